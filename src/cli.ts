@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+import { errorMessage, isUserError, UserError } from './lib/errors.js';
+import { InputReader } from './lib/inputs.js';
+import { ConsoleLogger } from './lib/log.js';
+import { consoleIO, type Handler } from './lib/runtime.js';
+import { actionSpec } from './spec.js';
+import { pgdumpToS3 } from './handlers/pgdump-to-s3.js';
+
+interface Command {
+  spec: string;
+  handler: Handler;
+  summary: string;
+}
+
+/** The CLI's commands: the actions' operations under the same option names, for laptops and for the day GitHub is down. */
+const COMMANDS: Record<string, Command> = {
+  backup: { spec: 'pgdump-to-s3', handler: pgdumpToS3, summary: 'pg_dump a database into S3 (pgdump-to-s3)' },
+};
+
+export function parseArgs(argv: string[]): { command?: string; values: Map<string, string>; help: boolean } {
+  const values = new Map<string, string>();
+  let command: string | undefined;
+  let help = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--help' || a === '-h') help = true;
+    else if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      if (eq > 0) values.set(a.slice(2, eq), a.slice(eq + 1));
+      else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) values.set(a.slice(2), argv[++i]!);
+      else values.set(a.slice(2), 'true');
+    } else if (!command) command = a;
+    else throw new UserError(`Unexpected argument "${a}": options take the form --name value.`);
+  }
+  return { command, values, help };
+}
+
+function usage(): string {
+  const lines = ['Usage: postgres-backup <command> [--option value ...]', '', 'Commands:'];
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(16)}${c.summary}`);
+  lines.push('', 'Options are the action inputs of the same name; `postgres-backup <command> --help` lists them.');
+  return lines.join('\n');
+}
+
+function commandHelp(name: string, c: Command): string {
+  const spec = actionSpec(c.spec);
+  const lines = [`Usage: postgres-backup ${name} [--option value ...]`, '', c.summary, '', 'Options:'];
+  for (const [input, s] of Object.entries(spec.inputs)) {
+    lines.push(`  --${input}${s.required ? ' (required)' : ''}${s.default ? ` [default: ${s.default}]` : ''}`);
+    lines.push(`      ${s.description}`);
+  }
+  return lines.join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const log = new ConsoleLogger();
+  try {
+    const { command, values, help } = parseArgs(argv);
+    if (!command) {
+      process.stdout.write(usage() + '\n');
+      return help ? 0 : 2;
+    }
+    const c = COMMANDS[command];
+    if (!c) throw new UserError(`Unknown command "${command}".\n${usage()}`);
+    if (help) {
+      process.stdout.write(commandHelp(command, c) + '\n');
+      return 0;
+    }
+    const spec = actionSpec(c.spec);
+    // Mask secrets before anything can print them, including an error about an unknown option.
+    for (const [k, v] of values) if (spec.inputs[k]?.secret) log.secret(v);
+    for (const k of values.keys()) {
+      if (!spec.inputs[k])
+        throw new UserError(
+          `Unknown option --${k} for ${command}. Run \`postgres-backup ${command} --help\` for the options.`,
+        );
+    }
+    const io = consoleIO(values, log);
+    await c.handler(new InputReader(spec, io.source, log), io);
+    process.stdout.write(JSON.stringify(io.outputs, null, 2) + '\n');
+    return 0;
+  } catch (e) {
+    if (isUserError(e)) {
+      log.error(errorMessage(e));
+      return 1;
+    }
+    log.error((e as Error)?.stack ?? String(e));
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

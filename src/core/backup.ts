@@ -1,0 +1,305 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import { PassThrough, Transform, type Readable } from 'node:stream';
+import type pg from 'pg';
+import { encryptStream } from '../lib/age.js';
+import { UserError } from '../lib/errors.js';
+import { backupPrefix, dumpFileName, MANIFEST_NAME, newBackupId } from '../lib/keys.js';
+import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
+import { githubContext, type Compression, type Manifest, type TableCount } from '../lib/manifest.js';
+import { matchesTable, schemaPattern, tablePattern } from '../lib/pg-pattern.js';
+import { connectPg, quoteIdent } from '../lib/pg-client.js';
+import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
+import { findPgTool, serverMajor } from '../lib/pgtools.js';
+import { ChildWatch } from '../lib/process.js';
+import type { ObjectStore, UploadOptions } from '../lib/s3.js';
+import { TOOL } from '../version.js';
+
+export interface BackupOptions {
+  source: PgTarget;
+  /** The stream name under the prefix; usually the database name. */
+  database: string;
+  prefix: string;
+  kind: string;
+  compression: Compression;
+  compressionLevel?: number;
+  ageRecipients: string[];
+  excludeTableData: string[];
+  schemas: string[];
+  lockWaitTimeoutSeconds: number;
+  pgDumpPath?: string;
+  storageClass: string;
+  sse?: UploadOptions['sse'];
+  partSizeBytes: number;
+}
+
+export interface BackupDeps {
+  store: ObjectStore;
+  log: Logger;
+  now?: () => Date;
+}
+
+export interface BackupResult {
+  manifest: Manifest;
+  manifestKey: string;
+  dumpKey: string;
+  bytes: number;
+  sha256: string;
+  durationSeconds: number;
+  rows: number;
+}
+
+/** Upload parallelism: bounded memory (queueSize x partSize) while keeping the link busy. */
+const UPLOAD_QUEUE = 4;
+
+export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<BackupResult> {
+  const { store, log } = deps;
+  const now = deps.now ?? (() => new Date());
+  const started = now();
+  const t0 = performance.now();
+  const backupId = newBackupId(started);
+  const prefix = backupPrefix(o.prefix, o.database, backupId);
+  const encrypted = o.ageRecipients.length > 0;
+  const dumpKey = prefix + dumpFileName(o.compression, encrypted);
+  const where = `${o.source.host}:${o.source.port}/${o.source.database}`;
+
+  const client = await connectPg(o.source, 'database-url');
+  let dumpStarted = false;
+  try {
+    const version = await client.query<{ n: string; v: string }>(
+      "SELECT current_setting('server_version_num') AS n, current_setting('server_version') AS v",
+    );
+    const serverVersion = version.rows[0]!.v.split(' ')[0]!;
+    const major = serverMajor(Number(version.rows[0]!.n));
+    const pgDump = await findPgTool(
+      'pg_dump',
+      major,
+      serverVersion,
+      o.pgDumpPath ? { input: 'pg-dump-path', path: o.pgDumpPath } : undefined,
+    );
+    log.info(`Backing up ${where} (PostgreSQL ${serverVersion}) with ${pgDump.path} ${pgDump.version} as ${backupId}`);
+
+    // The snapshot pg_dump dumps: rows are counted in the same one, so the manifest's counts are exact.
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    const snapshot = (await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
+    const tables = await listTables(client, o);
+
+    const level = o.compressionLevel ?? (o.compression === 'zstd' ? 3 : o.compression === 'gzip' ? 6 : 0);
+    const args = [
+      '--format=custom',
+      `--compress=${o.compression === 'gzip' ? level : 0}`,
+      `--snapshot=${snapshot}`,
+      `--lock-wait-timeout=${Math.round(o.lockWaitTimeoutSeconds * 1000)}`,
+      '--no-password',
+      ...o.schemas.map((s) => `--schema=${s}`),
+      ...o.excludeTableData.map((t) => `--exclude-table-data=${t}`),
+      `--dbname=${urlWithoutPassword(o.source)}`,
+    ];
+    const dump = spawn(pgDump.path, args, { env: libpqEnv(o.source), shell: false, stdio: ['ignore', 'pipe', 'pipe'] });
+    dumpStarted = true;
+    const watches = [new ChildWatch('pg_dump', dump)];
+    let stream: Readable = dump.stdout!;
+    if (o.compression === 'zstd') {
+      const zstd = spawn('zstd', ['-q', '-c', `-${level}`, '-T0'], { shell: false, stdio: ['pipe', 'pipe', 'pipe'] });
+      const zw = new ChildWatch('zstd', zstd);
+      watches.push(zw);
+      zw.exited.catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') dump.kill();
+      });
+      pipeline(stream, zstd.stdin!).catch(() => dump.kill());
+      stream = zstd.stdout!;
+    }
+    if (encrypted) stream = await encryptStream(stream, o.ageRecipients);
+
+    const hash = createHash('sha256');
+    let bytes = 0;
+    // The last stage holds back the end of the stream until every child has exited 0: a dump that failed at the
+    // end must fail the upload, never complete it.
+    const guard = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        cb(null, chunk);
+      },
+      flush(cb) {
+        Promise.all(watches.map((w) => w.succeeded())).then(
+          () => cb(),
+          (e: Error) => cb(e),
+        );
+      },
+    });
+    const body = new PassThrough({ highWaterMark: 1 << 20 });
+    const piping = pipeline(stream, guard, body).catch((e: Error) => {
+      body.destroy(e);
+      throw e;
+    });
+    piping.catch(() => undefined);
+
+    const killAll = () => {
+      for (const w of watches) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
+    };
+    const uploading = store
+      .uploadStream(dumpKey, body, {
+        partSizeBytes: o.partSizeBytes,
+        queueSize: UPLOAD_QUEUE,
+        storageClass: o.storageClass,
+        sse: o.sse,
+        tags: { 'backup-id': backupId, kind: o.kind, database: o.database },
+      })
+      .catch((e: Error) => {
+        killAll();
+        throw e;
+      });
+    // Counting runs alongside the dump, inside the exporting transaction, which must stay open meanwhile.
+    const counting = countRows(client, tables).catch((e: Error) => {
+      killAll();
+      throw e;
+    });
+
+    const settled = await Promise.allSettled([piping, uploading, counting]);
+    const failure = pickFailure(settled, watches);
+    if (failure) throw failure;
+    const counted = (settled[2] as PromiseFulfilledResult<TableCount[]>).value;
+    const largeObjects = Number(
+      (await client.query<{ n: string }>('SELECT count(*) AS n FROM pg_largeobject_metadata')).rows[0]!.n,
+    );
+    await client.query('COMMIT');
+
+    const sha256 = hash.digest('hex');
+    const totalRows = counted.reduce((s, t) => s + t.rows, 0);
+    const completed = now();
+    const manifest: Manifest = {
+      formatVersion: 1,
+      backupId,
+      kind: o.kind,
+      startedAt: started.toISOString(),
+      completedAt: completed.toISOString(),
+      source: {
+        host: o.source.host,
+        port: o.source.port,
+        database: o.source.database,
+        serverVersion,
+        pgDumpVersion: pgDump.version,
+      },
+      database: o.database,
+      artifacts: [
+        {
+          name: 'dump',
+          key: dumpKey,
+          bytes,
+          sha256,
+          format: 'custom',
+          compression: o.compression,
+          ...(o.compression === 'none' ? {} : { compressionLevel: level }),
+          encryption: encrypted ? { scheme: 'age', recipients: o.ageRecipients } : null,
+        },
+      ],
+      tables: counted,
+      largeObjects,
+      totalRows,
+      github: githubContext(),
+      tool: TOOL,
+    };
+    const manifestKey = prefix + MANIFEST_NAME;
+    // Written last: a prefix without it is an incomplete backup that nothing restores or counts.
+    await store.putJson(manifestKey, manifest, o.sse);
+    const durationSeconds = (performance.now() - t0) / 1000;
+    log.info(
+      `Stored ${formatBytes(bytes)} in ${formatSeconds(durationSeconds)} (${counted.length} tables, ${totalRows} rows): s3://${store.bucket}/${manifestKey}`,
+    );
+    return { manifest, manifestKey, dumpKey, bytes, sha256, durationSeconds, rows: totalRows };
+  } catch (e) {
+    if (dumpStarted) {
+      // Best effort: a partial dump object is harmless without a manifest, but need not linger.
+      await store.deleteKeys([dumpKey]).catch(() => undefined);
+    }
+    throw e;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** The most telling failure: a child's own error (pg_dump's stderr) beats the upload's "stream destroyed". */
+function pickFailure(settled: PromiseSettledResult<unknown>[], watches: ChildWatch[]): Error | undefined {
+  const errors = settled
+    .filter((s): s is PromiseRejectedResult => s.status === 'rejected')
+    .map((s) => s.reason as Error);
+  if (errors.length === 0) return undefined;
+  const child = errors.find((e) => e.name === 'ChildFailure');
+  if (child) return new UserError(`Backup failed: ${child.message}`, { cause: child });
+  const user = errors.find((e) => e instanceof UserError);
+  if (user) return user;
+  const crashed = watches.find((w) => w.child.exitCode !== null && w.child.exitCode !== 0);
+  if (crashed)
+    return new UserError(
+      `Backup failed: ${crashed.name} exited with code ${crashed.child.exitCode}:\n${crashed.stderrTail()}`,
+    );
+  const spawnError = errors.find((e) => (e as NodeJS.ErrnoException).code === 'ENOENT');
+  if (spawnError) {
+    return new UserError(
+      `A program the backup needs was not found (${spawnError.message}). For \`compression: zstd\` install zstd (\`apt-get install zstd\`), or set \`compression: gzip\`.`,
+    );
+  }
+  return errors[0];
+}
+
+async function listTables(
+  client: pg.Client,
+  o: BackupOptions,
+): Promise<{ schema: string; name: string; excluded: boolean }[]> {
+  const res = await client.query<{ schema: string; name: string }>(`
+    SELECT n.nspname AS schema, c.relname AS name
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'r'
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND n.nspname !~ '^pg_(toast|temp)'
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+    ORDER BY 1, 2`);
+  const schemaFilters = o.schemas.map(schemaPattern);
+  const excluded = o.excludeTableData.map(tablePattern);
+  return res.rows
+    .filter((t) => schemaFilters.length === 0 || schemaFilters.some((re) => re.test(t.schema)))
+    .map((t) => ({ ...t, excluded: excluded.some((p) => matchesTable(p, t.schema, t.name)) }));
+}
+
+async function countRows(
+  client: pg.Client,
+  tables: { schema: string; name: string; excluded: boolean }[],
+): Promise<TableCount[]> {
+  const out: TableCount[] = [];
+  for (const t of tables) {
+    if (t.excluded) {
+      out.push({ schema: t.schema, name: t.name, rows: 0, dataExcluded: true });
+      continue;
+    }
+    const r = await client.query<{ n: string }>(
+      `SELECT count(*) AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`,
+    );
+    out.push({ schema: t.schema, name: t.name, rows: Number(r.rows[0]!.n) });
+  }
+  return out;
+}
+
+export function backupSummary(r: BackupResult, bucket: string): string {
+  const m = r.manifest;
+  const mbps = r.bytes / 1e6 / Math.max(r.durationSeconds, 0.001);
+  const enc = m.artifacts[0]!.encryption
+    ? `age (${m.artifacts[0]!.encryption.recipients.length} recipient(s))`
+    : 'none';
+  return [
+    `## Backup of \`${m.database}\` completed`,
+    '',
+    '| | |',
+    '|---|---|',
+    `| Database | \`${m.source.database}\` on \`${m.source.host}:${m.source.port}\` (PostgreSQL ${m.source.serverVersion}) |`,
+    `| Backup id | \`${m.backupId}\` (${m.kind}) |`,
+    `| Size | ${formatBytes(r.bytes)} (${m.artifacts[0]!.compression}, encryption: ${enc}) |`,
+    `| Duration | ${formatSeconds(r.durationSeconds)} (${mbps.toFixed(1)} MB/s stored) |`,
+    `| Tables | ${m.tables.length} |`,
+    `| Rows | ${r.rows.toLocaleString('en-US')} |`,
+    `| Manifest | \`s3://${bucket}/${r.manifestKey}\` |`,
+    `| SHA-256 | \`${r.sha256}\` |`,
+    '',
+  ].join('\n');
+}

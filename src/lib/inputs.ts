@@ -1,0 +1,90 @@
+import { inputError } from './errors.js';
+import { parseDurationSeconds } from './duration.js';
+import type { Logger } from './log.js';
+import type { ActionSpec } from '../spec.js';
+
+/** Where raw input values come from: the runner's INPUT_* variables, or the CLI's --options. '' when unset. */
+export type InputSource = (name: string) => string;
+
+/**
+ * Typed reading of one action's inputs. Defaults come from the action's spec, so the CLI and the action agree;
+ * every problem is a UserError that names the input and says how to fix it.
+ */
+export class InputReader {
+  constructor(
+    private readonly spec: ActionSpec,
+    private readonly source: InputSource,
+    private readonly log: Logger,
+  ) {}
+
+  /** The raw value, trimmed, with the spec's default applied; secrets are masked here, as they are read. */
+  string(name: string): string {
+    const input = this.spec.inputs[name];
+    if (!input) throw new Error(`input ${name} is not declared in the spec of ${this.spec.name}`);
+    const raw = this.source(name).trim();
+    const value = raw === '' ? (input.default ?? '') : raw;
+    if (input.secret && value) this.log.secret(value);
+    return value;
+  }
+
+  required(name: string): string {
+    const value = this.string(name);
+    if (!value)
+      throw inputError(name, 'is required but empty', `Set \`${name}\` in the step's \`with:\` (or pass --${name}).`);
+    return value;
+  }
+
+  optional(name: string): string | undefined {
+    return this.string(name) || undefined;
+  }
+
+  bool(name: string): boolean {
+    const value = this.string(name).toLowerCase();
+    if (['true', 'yes', '1', 'on'].includes(value)) return true;
+    if (['false', 'no', '0', 'off', ''].includes(value)) return false;
+    throw inputError(name, `"${value}" is not a boolean`, 'Use `true` or `false`.');
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[]): T {
+    const value = this.string(name);
+    const found = allowed.find((a) => a.toLowerCase() === value.toLowerCase());
+    if (!found) {
+      throw inputError(
+        name,
+        `"${value}" is not one of the allowed values`,
+        `Use one of: ${allowed.map((a) => '`' + a + '`').join(', ')}.`,
+      );
+    }
+    return found;
+  }
+
+  int(name: string, min: number, max: number): number | undefined {
+    const value = this.string(name);
+    if (value === '') return undefined;
+    if (!/^-?\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+      throw inputError(
+        name,
+        `"${value}" is not a whole number from ${min} to ${max}`,
+        `Set \`${name}\` to a whole number in that range.`,
+      );
+    }
+    return Number(value);
+  }
+
+  durationSeconds(name: string): number | undefined {
+    const value = this.string(name);
+    return value === '' ? undefined : parseDurationSeconds(name, value);
+  }
+
+  /** Comma- or newline-separated list; blanks and `#` comments dropped. */
+  list(name: string): string[] {
+    return splitList(this.string(name));
+  }
+}
+
+export function splitList(value: string): string[] {
+  return value
+    .split(/[\n,]/)
+    .map((s) => s.replace(/#.*$/, '').trim())
+    .filter((s) => s !== '');
+}

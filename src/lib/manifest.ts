@@ -1,0 +1,80 @@
+/** manifest.json, format version 1: see docs/FORMAT.md. Field names are an interface; never rename them. */
+export type Compression = 'none' | 'gzip' | 'zstd';
+
+export interface ArtifactEncryption {
+  scheme: 'age';
+  recipients: string[];
+}
+
+export interface Artifact {
+  name: string;
+  key: string;
+  bytes: number;
+  sha256: string;
+  format: 'custom';
+  compression: Compression;
+  compressionLevel?: number;
+  encryption: ArtifactEncryption | null;
+}
+
+export interface TableCount {
+  schema: string;
+  name: string;
+  rows: number;
+  /** True when the rows were excluded from the dump (`exclude-table-data`); `rows` is then 0. */
+  dataExcluded?: boolean;
+}
+
+export interface Manifest {
+  formatVersion: 1;
+  backupId: string;
+  kind: string;
+  startedAt: string;
+  completedAt: string;
+  source: {
+    host: string;
+    port: number;
+    database: string;
+    serverVersion: string;
+    pgDumpVersion: string;
+  };
+  /** The stream name under the prefix (usually the database name). */
+  database: string;
+  artifacts: Artifact[];
+  tables: TableCount[];
+  largeObjects: number;
+  totalRows: number;
+  github: { repository: string; runId: string; runUrl: string; sha: string } | null;
+  tool: { name: string; version: string };
+}
+
+/** Validates a parsed manifest enough that readers can rely on the fields they use; returns a reason or null. */
+export function manifestProblem(m: unknown): string | null {
+  if (typeof m !== 'object' || m === null) return 'not a JSON object';
+  const o = m as Record<string, unknown>;
+  if (o.formatVersion !== 1) return `unsupported formatVersion ${String(o.formatVersion)}`;
+  for (const f of ['backupId', 'kind', 'startedAt', 'completedAt']) {
+    if (typeof o[f] !== 'string') return `field ${f} missing`;
+  }
+  if (Number.isNaN(Date.parse(o.startedAt as string))) return 'startedAt is not a time';
+  if (!Array.isArray(o.artifacts) || o.artifacts.length === 0) return 'no artifacts';
+  for (const a of o.artifacts as Record<string, unknown>[]) {
+    if (typeof a.key !== 'string' || typeof a.bytes !== 'number' || typeof a.sha256 !== 'string') {
+      return 'an artifact lacks key, bytes or sha256';
+    }
+  }
+  if (!Array.isArray(o.tables)) return 'no tables list';
+  return null;
+}
+
+export function githubContext(env: NodeJS.ProcessEnv = process.env): Manifest['github'] {
+  if (env.GITHUB_ACTIONS !== 'true' || !env.GITHUB_REPOSITORY) return null;
+  const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
+  const runId = env.GITHUB_RUN_ID ?? '';
+  return {
+    repository: env.GITHUB_REPOSITORY,
+    runId,
+    runUrl: `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${runId}`,
+    sha: env.GITHUB_SHA ?? '',
+  };
+}

@@ -1,0 +1,61 @@
+import pg from 'pg';
+import { UserError } from './errors.js';
+import { pgClientConfig, type PgTarget } from './pg-url.js';
+
+/** Connects with node-postgres; connection mistakes become UserErrors that name the input and what to check. */
+export async function connectPg(t: PgTarget, input: string, database = t.database): Promise<pg.Client> {
+  const client = new pg.Client(pgClientConfig(t, database));
+  // A server that goes away mid-session emits 'error' on the client; the failing query reports it.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (e) {
+    await client.end().catch(() => undefined);
+    throw pgConnectError(e, t, input, database);
+  }
+  return client;
+}
+
+export function pgConnectError(e: unknown, t: PgTarget, input: string, database: string): Error {
+  const err = e as { code?: string; message?: string };
+  const where = `${t.user}@${t.host}:${t.port}/${database}`;
+  switch (err.code) {
+    case '28P01':
+    case '28000':
+      return new UserError(
+        `Authentication failed for ${where} (${err.code}): check the user and password in \`${input}\`; a password with special characters must be URL-encoded.`,
+        { cause: e },
+      );
+    case '3D000':
+      return new UserError(
+        `Database "${database}" does not exist on ${t.host}:${t.port}: check the database name in \`${input}\`.`,
+        { cause: e },
+      );
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+      return new UserError(
+        `Cannot connect to ${t.host}:${t.port} (${err.code}): check the host and port in \`${input}\` and that the server accepts connections from this runner.`,
+        { cause: e },
+      );
+  }
+  if (/SSL|ssl/.test(err.message ?? '')) {
+    return new UserError(
+      `TLS negotiation with ${t.host}:${t.port} failed (${err.message}): check \`sslmode\` in \`${input}\`.`,
+      { cause: e },
+    );
+  }
+  if (/timeout/i.test(err.message ?? '')) {
+    return new UserError(
+      `Connecting to ${t.host}:${t.port} timed out: check the host and port in \`${input}\` and the firewall.`,
+      { cause: e },
+    );
+  }
+  return e instanceof Error ? e : new Error(String(e));
+}
+
+export function quoteIdent(s: string): string {
+  return '"' + s.replace(/"/g, '""') + '"';
+}

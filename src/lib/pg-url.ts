@@ -1,0 +1,101 @@
+import type { ClientConfig } from 'pg';
+import { inputError } from './errors.js';
+import type { Logger } from './log.js';
+
+/** A parsed Postgres connection URL. The password is kept apart so that it never lands in argv or a log line. */
+export interface PgTarget {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: string;
+  /** libpq query parameters (sslmode, sslrootcert, options, ...), passed to child processes as a URL. */
+  params: URLSearchParams;
+}
+
+const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
+
+/** Parses and masks a postgres:// URL. Masks the whole URL and the password (raw and decoded) before anything else. */
+export function parsePgUrl(input: string, value: string, log: Logger): PgTarget {
+  log.secret(value);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw inputError(input, 'is not a URL', 'Use `postgres://user:password@host:5432/database?sslmode=require`.');
+  }
+  if (url.password) {
+    log.secret(url.password);
+    log.secret(safeDecode(url.password));
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw inputError(
+      input,
+      `has the scheme "${url.protocol.replace(/:$/, '')}"`,
+      'Use a `postgres://` or `postgresql://` URL.',
+    );
+  }
+  if (!url.hostname) throw inputError(input, 'has no host', 'Use `postgres://user:password@host:5432/database`.');
+  const database = safeDecode(url.pathname.replace(/^\//, ''));
+  if (!database)
+    throw inputError(
+      input,
+      'names no database',
+      'Add the database name after the host: `postgres://user@host:5432/app`.',
+    );
+  const port = url.port ? Number(url.port) : 5432;
+  const params = new URLSearchParams(url.search);
+  const sslmode = params.get('sslmode');
+  if (sslmode && !SSL_MODES.includes(sslmode)) {
+    throw inputError(input, `has sslmode=${sslmode}`, `Use one of: ${SSL_MODES.join(', ')}.`);
+  }
+  return {
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port,
+    database,
+    user: safeDecode(url.username) || 'postgres',
+    password: safeDecode(url.password),
+    params,
+  };
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** The URL without its password: safe for argv (pg_dump --dbname) and for logs. */
+export function urlWithoutPassword(t: PgTarget, database = t.database): string {
+  const host = t.host.includes(':') ? `[${t.host}]` : t.host;
+  const query = t.params.toString();
+  return `postgresql://${encodeURIComponent(t.user)}@${host}:${t.port}/${encodeURIComponent(database)}${query ? '?' + query : ''}`;
+}
+
+/** Environment for libpq tools: the password travels here, never in argv. */
+export function libpqEnv(t: PgTarget): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, PGPASSWORD: t.password };
+  if (!t.password) delete env.PGPASSWORD;
+  return env;
+}
+
+/** node-postgres configuration honouring sslmode the way libpq does for the modes it can express. */
+export function pgClientConfig(t: PgTarget, database = t.database): ClientConfig {
+  const sslmode = t.params.get('sslmode') ?? 'prefer';
+  let ssl: ClientConfig['ssl'];
+  if (sslmode === 'require') ssl = { rejectUnauthorized: false };
+  else if (sslmode === 'verify-ca' || sslmode === 'verify-full') ssl = { rejectUnauthorized: true };
+  else ssl = false;
+  return {
+    host: t.host,
+    port: t.port,
+    database,
+    user: t.user,
+    password: t.password,
+    ssl,
+    application_name: 'postgres-backup-actions',
+    connectionTimeoutMillis: 30_000,
+  };
+}

@@ -1,0 +1,67 @@
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+
+/** Runs a program without a shell and collects its output. */
+export async function run(
+  cmd: string,
+  args: string[],
+  options: SpawnOptions = {},
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { ...options, shell: false, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+/** Keeps the last lines of a child's stderr, for error messages, and resolves when the child has exited. */
+export class ChildWatch {
+  private tail: string[] = [];
+  private partial = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+    private readonly keepLines = 20,
+  ) {
+    child.stderr?.on('data', (d: Buffer) => {
+      const lines = (this.partial + d.toString()).split('\n');
+      this.partial = lines.pop() ?? '';
+      this.tail.push(...lines.filter((l) => l.trim() !== ''));
+      if (this.tail.length > this.keepLines) this.tail = this.tail.slice(-this.keepLines);
+    });
+    this.exited = new Promise((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code, signal) => resolve({ code, signal }));
+    });
+    // An unobserved rejection (spawn ENOENT) must not crash the process before someone awaits it.
+    this.exited.catch(() => undefined);
+  }
+
+  stderrTail(): string {
+    return [...this.tail, this.partial].filter((l) => l.trim() !== '').join('\n');
+  }
+
+  /** Rejects with the exit status and the stderr tail unless the child exited 0. */
+  async succeeded(): Promise<void> {
+    const { code, signal } = await this.exited;
+    if (code === 0) return;
+    const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+    const tail = this.stderrTail();
+    throw new ChildFailure(this.name, `${this.name} ${how}${tail ? `:\n${tail}` : ''}`);
+  }
+}
+
+export class ChildFailure extends Error {
+  override readonly name = 'ChildFailure';
+  constructor(
+    readonly program: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}

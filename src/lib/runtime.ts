@@ -1,0 +1,79 @@
+import * as core from '@actions/core';
+import { errorMessage, isUserError } from './errors.js';
+import { InputReader, type InputSource } from './inputs.js';
+import { ConsoleLogger, type Logger } from './log.js';
+import { actionSpec } from '../spec.js';
+
+/**
+ * What an operation needs from its host, injected so that the same handler runs as an action (the runner's
+ * toolkit) and as the CLI (a terminal).
+ */
+export interface RunIO {
+  source: InputSource;
+  log: Logger;
+  setOutput(name: string, value: string | number | boolean): void;
+  summary(markdown: string): Promise<void>;
+}
+
+export type Handler = (inputs: InputReader, io: RunIO) => Promise<void>;
+
+class ActionsLogger implements Logger {
+  info(m: string) {
+    core.info(m);
+  }
+  warn(m: string) {
+    core.warning(m);
+  }
+  error(m: string) {
+    core.error(m);
+  }
+  debug(m: string) {
+    core.debug(m);
+  }
+  secret(v: string) {
+    if (v) core.setSecret(v);
+  }
+  group<T>(title: string, fn: () => Promise<T>): Promise<T> {
+    return core.group(title, fn);
+  }
+}
+
+export function actionsIO(): RunIO {
+  return {
+    source: (name) => core.getInput(name),
+    log: new ActionsLogger(),
+    setOutput: (name, value) => core.setOutput(name, String(value)),
+    summary: async (md) => {
+      if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(md, true).write();
+    },
+  };
+}
+
+/** Runs an action's handler; a user mistake fails the step with its message only, a bug with its stack. */
+export async function runAction(name: string, handler: Handler, io: RunIO = actionsIO()): Promise<void> {
+  try {
+    await handler(new InputReader(actionSpec(name), io.source, io.log), io);
+  } catch (e) {
+    if (isUserError(e)) core.setFailed(errorMessage(e));
+    else {
+      core.error((e as Error)?.stack ?? String(e));
+      core.setFailed(`Unexpected error (a bug; please report it): ${errorMessage(e)}`);
+    }
+  }
+}
+
+export function consoleIO(
+  values: Map<string, string>,
+  log = new ConsoleLogger(),
+): RunIO & { outputs: Record<string, string> } {
+  const outputs: Record<string, string> = {};
+  return {
+    source: (name) => values.get(name) ?? '',
+    log,
+    outputs,
+    setOutput: (name, value) => {
+      outputs[name] = String(value);
+    },
+    summary: async () => undefined,
+  };
+}
