@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the system tools the tests and the drill use, when they are missing: PostgreSQL (server, pg_dump,
+# pg_restore), zstd and age. Uses apt-get when run as root on Debian/Ubuntu; otherwise says what to install.
+set -euo pipefail
+missing=()
+command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+command -v age >/dev/null 2>&1 || missing+=(age)
+if ! command -v pg_dump >/dev/null 2>&1 || ! { command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }; then
+  missing+=(postgresql)
+fi
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installing ${missing[*]} with apt-get" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "Missing: ${missing[*]}. Install them first, e.g. \`sudo apt-get install ${missing[*]}\` (macOS: \`brew install postgresql@17 zstd age\`)." >&2
+  exit 1
+fi
