@@ -53,6 +53,8 @@ function commandHelp(name: string, c: Command): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // The SDK's notice about its own future Node requirement is not actionable for someone restoring a database.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const log = new ConsoleLogger();
   try {
     const { command, values, help } = parseArgs(argv);

@@ -1,0 +1,188 @@
+import { parseCalendarDuration, parseDurationSeconds, subtractCalendarDuration } from '../../src/lib/duration.js';
+import { UserError } from '../../src/lib/errors.js';
+import { splitList } from '../../src/lib/inputs.js';
+import { backupIdOfKey, backupIdTime, backupPrefix, compactUtc, databasePrefix, dumpFileName, isBackupId, newBackupId } from '../../src/lib/keys.js';
+import { MemoryLogger } from '../../src/lib/log.js';
+import { manifestProblem } from '../../src/lib/manifest.js';
+import { matchesTable, schemaPattern, tablePattern } from '../../src/lib/pg-pattern.js';
+import { libpqEnv, parsePgUrl, urlWithoutPassword } from '../../src/lib/pg-url.js';
+import { parseToolVersion, serverMajor } from '../../src/lib/pgtools.js';
+import { parseIdentities, parseRecipients } from '../../src/lib/age.js';
+
+describe('parseDurationSeconds', () => {
+  test.each([
+    ['30s', 30],
+    ['10m', 600],
+    ['26h', 93600],
+    ['7d', 604800],
+    ['2w', 1209600],
+    ['1h30m', 5400],
+    ['45', 45],
+    ['1.5h', 5400],
+  ])('%s = %d s', (text, seconds) => expect(parseDurationSeconds('x', text)).toBe(seconds));
+  test.each(['', '5 minutes', '10x', 'h', '-5s', '1h 30m'])('"%s" is refused naming the input', (text) => {
+    expect(() => parseDurationSeconds('max-age', text)).toThrow(/Input `max-age`: .* is not a duration/);
+  });
+});
+
+describe('restic calendar durations', () => {
+  test.each([
+    ['1y2m3d4h', { years: 1, months: 2, days: 3, hours: 4 }],
+    ['90d', { years: 0, months: 0, days: 90, hours: 0 }],
+    ['6m', { years: 0, months: 6, days: 0, hours: 0 }],
+  ])('%s', (text, want) => expect(parseCalendarDuration('keep-within', text)).toEqual(want));
+  test.each(['', '1w', '3 days', '1.5d'])('"%s" is refused', (text) => {
+    expect(() => parseCalendarDuration('keep-within', text)).toThrow(UserError);
+  });
+  test('subtracting months normalises like Go AddDate', () => {
+    // 2026-03-31 minus one month is "2026-02-31", which Go normalises to 2026-03-03.
+    const t = Date.UTC(2026, 2, 31, 12);
+    expect(new Date(subtractCalendarDuration(t, { years: 0, months: 1, days: 0, hours: 0 })).toISOString()).toBe('2026-03-03T12:00:00.000Z');
+    expect(new Date(subtractCalendarDuration(t, { years: 1, months: 0, days: 1, hours: 13 })).toISOString()).toBe('2025-03-29T23:00:00.000Z');
+  });
+});
+
+describe('keys', () => {
+  const start = new Date('2026-11-21T02:00:00.123Z');
+  test('backup id starts with the UTC start time and sorts by time', () => {
+    expect(compactUtc(start)).toBe('20261121T020000Z');
+    expect(newBackupId(start, () => '3f9a')).toBe('20261121T020000Z-3f9a');
+    expect(newBackupId(start)).toMatch(/^20261121T020000Z-[0-9a-f]{4}$/);
+    expect(isBackupId('20261121T020000Z-3f9a')).toBe(true);
+    expect(isBackupId('latest')).toBe(false);
+    expect(backupIdTime('20261121T020000Z-3f9a')?.toISOString()).toBe('2026-11-21T02:00:00.000Z');
+    expect(backupIdTime('nope')).toBeUndefined();
+  });
+  test.each([
+    ['postgres-backups', 'app', 'postgres-backups/app/'],
+    ['/a/b/', 'app', 'a/b/app/'],
+    ['', 'app', 'app/'],
+  ])('prefix %s + %s', (prefix, db, want) => expect(databasePrefix(prefix, db)).toBe(want));
+  test('backup prefix and the backup id of a key', () => {
+    expect(backupPrefix('p', 'app', '20261121T020000Z-3f9a')).toBe('p/app/20261121T020000Z-3f9a/');
+    expect(backupIdOfKey('p/app/', 'p/app/20261121T020000Z-3f9a/manifest.json')).toBe('20261121T020000Z-3f9a');
+    expect(backupIdOfKey('p/app/', 'p/app2/20261121T020000Z-3f9a/manifest.json')).toBeUndefined();
+    expect(backupIdOfKey('p/app/', 'p/app/notes.txt')).toBeUndefined();
+  });
+  test.each([
+    ['zstd', true, 'dump.pgdump.zst.age'],
+    ['zstd', false, 'dump.pgdump.zst'],
+    ['gzip', false, 'dump.pgdump'],
+    ['none', true, 'dump.pgdump.age'],
+  ] as const)('dump name for %s, encrypted=%s', (c, e, want) => expect(dumpFileName(c, e)).toBe(want));
+});
+
+describe('pg patterns', () => {
+  test.each([
+    ['public.audit_*', 'public', 'audit_log', true],
+    ['public.audit_*', 'billing', 'audit_log', false],
+    ['audit_*', 'billing', 'audit_log', true],
+    ['Audit', 'public', 'audit', true],
+    ['"Audit"', 'public', 'audit', false],
+    ['"Audit"', 'public', 'Audit', true],
+    ['"Mixed Case"."Odd ""Name"" Table"', 'Mixed Case', 'Odd "Name" Table', true],
+    ['log?', 'public', 'logs', true],
+    ['log?', 'public', 'log', false],
+    ['a.b', 'a', 'b', true],
+    ['"a.b"', 'public', 'a.b', true],
+  ])('%s matches %s.%s: %s', (pattern, schema, name, want) => {
+    expect(matchesTable(tablePattern(pattern), schema, name)).toBe(want);
+  });
+  test('schema patterns', () => {
+    expect(schemaPattern('bill*').test('billing')).toBe(true);
+    expect(schemaPattern('bill*').test('public')).toBe(false);
+  });
+});
+
+describe('database URLs', () => {
+  test('parses, masks the URL and the password, and keeps the password out of the argv form', () => {
+    const log = new MemoryLogger();
+    const url = 'postgresql://app%40corp:p%40ss%2Fw0rd@db.example.com:6543/app_db?sslmode=require&application_name=x';
+    const t = parsePgUrl('database-url', url, log);
+    expect(t).toMatchObject({ host: 'db.example.com', port: 6543, database: 'app_db', user: 'app@corp', password: 'p@ss/w0rd' });
+    expect(urlWithoutPassword(t)).toBe('postgresql://app%40corp@db.example.com:6543/app_db?sslmode=require&application_name=x');
+    expect(libpqEnv(t).PGPASSWORD).toBe('p@ss/w0rd');
+    log.info(`connecting with ${url} and p@ss/w0rd and p%40ss%2Fw0rd`);
+    expect(log.lines.join('\n')).toBe('connecting with *** and *** and ***');
+  });
+  test('defaults: port 5432, user postgres, no password in env', () => {
+    const t = parsePgUrl('database-url', 'postgres://localhost/app', new MemoryLogger());
+    expect(t).toMatchObject({ port: 5432, user: 'postgres', password: '' });
+    expect(libpqEnv(t).PGPASSWORD).toBeUndefined();
+  });
+  test('IPv6 hosts', () => {
+    const t = parsePgUrl('database-url', 'postgres://u:p@[::1]:5433/app', new MemoryLogger());
+    expect(t.host).toBe('::1');
+    expect(urlWithoutPassword(t)).toBe('postgresql://u@[::1]:5433/app');
+  });
+  test.each([
+    ['not a url', /is not a URL/],
+    ['mysql://u:p@h/db', /has the scheme "mysql"/],
+    ['postgres://u:p@h/', /names no database/],
+    ['postgres://u:p@h/db?sslmode=maybe', /has sslmode=maybe/],
+  ])('%s is refused', (url, re) => {
+    const log = new MemoryLogger();
+    expect(() => parsePgUrl('database-url', url, log)).toThrow(re);
+  });
+  test('the password is masked even when the URL is refused', () => {
+    const log = new MemoryLogger();
+    expect(() => parsePgUrl('database-url', 'mysql://u:hunter2@h/db', log)).toThrow(UserError);
+    log.info('hunter2');
+    expect(log.lines).toEqual(['***']);
+  });
+});
+
+describe('tool versions', () => {
+  test.each([
+    ['pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)', 15, '15.18'],
+    ['pg_dump (PostgreSQL) 17.2', 17, '17.2'],
+    ['pg_restore (PostgreSQL) 9.6.24', 9, '9.6.24'],
+    ['pg_dump (PostgreSQL) 18beta1', 18, '18'],
+  ])('%s', (text, major, version) => expect(parseToolVersion(text)).toEqual({ major, version }));
+  test('garbage', () => expect(parseToolVersion('zsh: command not found')).toBeUndefined());
+  test.each([
+    [150018, 15],
+    [170002, 17],
+    [90624, 9],
+  ])('server_version_num %d is major %d', (n, major) => expect(serverMajor(n)).toBe(major));
+});
+
+describe('lists and age keys', () => {
+  test('lists split on commas and newlines, drop blanks and comments', () => {
+    expect(splitList('a, b\n\n c # note\n# whole line\n')).toEqual(['a', 'b', 'c']);
+  });
+  const recipient = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
+  test('recipients', () => {
+    expect(parseRecipients('age-recipients', [recipient])).toEqual([recipient]);
+    expect(() => parseRecipients('age-recipients', [recipient.slice(0, -1)])).toThrow(/Input `age-recipients`/);
+    expect(() => parseRecipients('age-recipients', ['ssh-ed25519 AAAA'])).toThrow(/not an age X25519 recipient/);
+  });
+  test('identities', () => {
+    const id = 'AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX';
+    expect(parseIdentities('age-identity', `# created: 2026\n# public key: ${recipient}\n${id}\n`)).toEqual([id]);
+    expect(() => parseIdentities('age-identity', '')).toThrow(/Input `age-identity`: is empty/);
+    expect(() => parseIdentities('age-identity', recipient)).toThrow(/does not hold an age X25519 identity/);
+  });
+});
+
+describe('manifest validation', () => {
+  const good = {
+    formatVersion: 1,
+    backupId: '20261121T020000Z-3f9a',
+    kind: 'scheduled',
+    startedAt: '2026-11-21T02:00:00.123Z',
+    completedAt: '2026-11-21T02:03:10.456Z',
+    artifacts: [{ key: 'k', bytes: 1, sha256: 'x' }],
+    tables: [],
+  };
+  test('a good manifest', () => expect(manifestProblem(good)).toBeNull());
+  test.each([
+    [null, 'not a JSON object'],
+    [{ ...good, formatVersion: 2 }, 'unsupported formatVersion 2'],
+    [{ ...good, backupId: undefined }, 'field backupId missing'],
+    [{ ...good, startedAt: 'yesterday' }, 'startedAt is not a time'],
+    [{ ...good, artifacts: [] }, 'no artifacts'],
+    [{ ...good, artifacts: [{ key: 'k' }] }, 'an artifact lacks key, bytes or sha256'],
+    [{ ...good, tables: undefined }, 'no tables list'],
+  ])('%j: %s', (m, problem) => expect(manifestProblem(m)).toBe(problem));
+});
