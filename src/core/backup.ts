@@ -31,7 +31,18 @@ export interface BackupOptions {
   pgDumpPath?: string;
   storageClass: string;
   sse?: UploadOptions['sse'];
-  partSizeBytes: number;
+  /** Undefined: chosen from the database size by `autoPartSizeMiB`. */
+  partSizeMiB?: number;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * S3 allows 10,000 parts. Small parts keep memory low and the link busy; a dump is rarely larger than the database
+ * on disk, so twice its size over 9,000 parts leaves room for the dumps that are (data TOASTed by Postgres).
+ */
+export function autoPartSizeMiB(databaseBytes: number): number {
+  return Math.min(512, Math.max(8, Math.ceil((2 * databaseBytes) / 9000 / MiB)));
 }
 
 export interface BackupDeps {
@@ -84,8 +95,10 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
     const snapshot = (await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
     const tables = await listTables(client, o);
+    const dbBytes = Number((await client.query<{ n: string }>('SELECT pg_database_size(current_database()) AS n')).rows[0]!.n);
+    const partSizeMiB = o.partSizeMiB ?? autoPartSizeMiB(dbBytes);
 
-    const level = o.compressionLevel ?? (o.compression === 'zstd' ? 3 : o.compression === 'gzip' ? 6 : 0);
+    const level = o.compressionLevel ?? (o.compression === 'zstd' ? 1 : o.compression === 'gzip' ? 6 : 0);
     const args = [
       '--format=custom',
       `--compress=${o.compression === 'gzip' ? level : 0}`,
@@ -141,7 +154,7 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
     };
     const uploading = store
       .uploadStream(dumpKey, body, {
-        partSizeBytes: o.partSizeBytes,
+        partSizeBytes: partSizeMiB * MiB,
         queueSize: UPLOAD_QUEUE,
         storageClass: o.storageClass,
         sse: o.sse,

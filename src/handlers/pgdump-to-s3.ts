@@ -78,7 +78,7 @@ export function readBackupInputs(inputs: InputReader, io: RunIO): { options: Bac
     pgDumpPath: inputs.optional('pg-dump-path'),
     storageClass,
     sse: sseMode === 'none' ? undefined : { mode: sseMode, kmsKeyId },
-    partSizeBytes: (inputs.int('part-size-mb', 5, 512) ?? 16) * 1024 * 1024,
+    partSizeMiB: inputs.int('part-size-mb', 5, 512),
   };
   return { options, store: ObjectStore.fromOptions(s3) };
 }

@@ -15,7 +15,6 @@ import {
   startPostgres,
   startS3,
   tempDir,
-  TEST_PASSWORD,
   type TestPostgres,
   type TestS3,
 } from '../harness/index.js';
@@ -62,11 +61,11 @@ async function restoreAndCount(dump: Buffer): Promise<Map<string, number>> {
   writeFileSync(file, dump);
   await exec(
     'pg_restore',
-    ['--no-owner', '--exit-on-error', '-d', pg.url(target).replace(`:${encodeURIComponent(TEST_PASSWORD)}`, ''), file],
+    ['--no-owner', '--exit-on-error', '-d', pg.url(target).replace(`:${encodeURIComponent(pg.password)}`, ''), file],
     undefined,
     {
       ...process.env,
-      PGPASSWORD: TEST_PASSWORD,
+      PGPASSWORD: pg.password,
     },
   );
   const rows = await pg.query<{ schema: string; name: string; rows: string }>(COUNT_ALL_SQL, target);
@@ -227,8 +226,8 @@ describe('pgdump-to-s3 failures leave no manifest and no open upload', () => {
     // The password went through the environment: never in pg_dump's argv.
     const argv = readFileSync(`${dying}.argv`, 'utf8');
     expect(argv).toContain('--snapshot=');
-    expect(argv).not.toContain(TEST_PASSWORD);
-    expect(argv).not.toContain(encodeURIComponent(TEST_PASSWORD));
+    expect(argv).not.toContain(pg.password);
+    expect(argv).not.toContain(encodeURIComponent(pg.password));
   });
 
   test('pg_dump killed by a signal', async () => {
@@ -333,5 +332,5 @@ describe('pgdump-to-s3 failures leave no manifest and no open upload', () => {
 });
 
 test('no log line of any run above holds the test password or a URL with it', () => {
-  expect(findSecretsInLogs([TEST_PASSWORD, pg.url(db), 'Wr0ng-pa$$word'])).toEqual([]);
+  expect(findSecretsInLogs([pg.password, pg.url(db), 'Wr0ng-pa$$word'])).toEqual([]);
 });

@@ -1,0 +1,70 @@
+// Shared helpers for the on-demand benchmarks: they print figures and assert nothing.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { repoRoot, type TestPostgres } from '../test/harness/index.js';
+
+/** Fills a table with about `megabytes` of random hex text (it compresses to roughly half, like real text). */
+export async function seedRandomText(pg: TestPostgres, db: string, megabytes: number): Promise<void> {
+  await pg.query('CREATE TABLE random_text (id bigint PRIMARY KEY, body text NOT NULL)', db);
+  const rowsPerBatch = 200_000; // 8 md5s = 256 characters, about 290 bytes per row on disk
+  const rows = Math.round((megabytes * 1e6) / 290);
+  for (let done = 0; done < rows; done += rowsPerBatch) {
+    const n = Math.min(rowsPerBatch, rows - done);
+    await pg.query(
+      `INSERT INTO random_text SELECT g, ${Array.from({ length: 8 }, () => 'md5(random()::text)').join(' || ')}
+       FROM generate_series(${done + 1}, ${done + n}) g`,
+      db,
+    );
+  }
+  await pg.query('VACUUM ANALYZE random_text', db);
+}
+
+export async function databaseBytes(pg: TestPostgres, db: string): Promise<number> {
+  const r = await pg.query<{ n: string }>(`SELECT pg_database_size(current_database()) AS n`, db);
+  return Number(r[0]!.n);
+}
+
+export interface Timed {
+  seconds: number;
+  peakRssMb: number;
+  code: number | null;
+  stderr: string;
+}
+
+/** Runs a program, timing it and sampling its peak RSS (VmHWM) from /proc until it exits. */
+export async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, stdoutTo?: string): Promise<Timed> {
+  const { openSync, closeSync } = await import('node:fs');
+  const fd = stdoutTo ? openSync(stdoutTo, 'w') : 'ignore';
+  const t0 = performance.now();
+  const child = spawn(cmd, args, { env, stdio: ['ignore', fd, 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  let peak = 0;
+  const sample = () => {
+    try {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      if (m) peak = Math.max(peak, Number(m[1]) / 1024);
+    } catch {
+      /* exited */
+    }
+  };
+  const timer = setInterval(sample, 50);
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => (sample(), resolve(c))));
+  clearInterval(timer);
+  if (typeof fd === 'number') closeSync(fd);
+  return { seconds: (performance.now() - t0) / 1000, peakRssMb: peak, code, stderr };
+}
+
+export function bundle(name: string): string {
+  return path.join(repoRoot, 'dist', name, 'index.js');
+}
+
+/** INPUT_* variables as the runner sets them. */
+export function actionEnv(inputs: Record<string, string>, extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+  for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
+  return env;
+}
+
+export const mbps = (bytes: number, seconds: number) => (bytes / 1e6 / seconds).toFixed(1);

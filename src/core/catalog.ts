@@ -1,0 +1,109 @@
+import { UserError } from '../lib/errors.js';
+import { backupIdOfKey, backupIdTime, databasePrefix, MANIFEST_NAME } from '../lib/keys.js';
+import { manifestProblem, type Manifest } from '../lib/manifest.js';
+import type { ObjectStore } from '../lib/s3.js';
+
+/** One backup prefix as found in a listing: complete when its manifest exists. */
+export interface BackupEntry {
+  backupId: string;
+  /** Start time from the backup id (the manifest's startedAt, to the second). */
+  time: Date;
+  complete: boolean;
+  manifestKey?: string;
+  keys: string[];
+  bytes: number;
+  /** Newest last. */
+  verificationKeys: string[];
+  lastModified: Date;
+}
+
+export interface VerificationRecord {
+  formatVersion: 1;
+  backupId: string;
+  status: 'passed' | 'failed';
+  mode: 'verify' | 'restore';
+  verifiedAt: string;
+  rtoSeconds: number;
+  rpoSeconds: number;
+  timings: Record<string, number>;
+  tablesChecked: number;
+  rowsChecked: number;
+  failures: string[];
+  versions: { server?: string; pgRestore?: string };
+  github: Manifest['github'];
+}
+
+/**
+ * Lists every backup of one database, oldest first. Keys that are not `<prefix>/<database>/<backup-id>/...` are
+ * ignored, so that neighbouring prefixes (`app` beside `app2`) are never mistaken for ours.
+ */
+export async function listBackups(store: ObjectStore, prefix: string, database: string): Promise<BackupEntry[]> {
+  const dbPrefix = databasePrefix(prefix, database);
+  const objects = await store.listAll(dbPrefix);
+  const byId = new Map<string, BackupEntry>();
+  for (const o of objects) {
+    const id = backupIdOfKey(dbPrefix, o.key);
+    if (!id) continue;
+    let e = byId.get(id);
+    if (!e) {
+      e = { backupId: id, time: backupIdTime(id)!, complete: false, keys: [], bytes: 0, verificationKeys: [], lastModified: o.lastModified };
+      byId.set(id, e);
+    }
+    e.keys.push(o.key);
+    e.bytes += o.bytes;
+    if (o.lastModified > e.lastModified) e.lastModified = o.lastModified;
+    const rest = o.key.slice(dbPrefix.length + id.length + 1);
+    if (rest === MANIFEST_NAME) {
+      e.complete = true;
+      e.manifestKey = o.key;
+    } else if (rest.startsWith('verifications/') && rest.endsWith('.json')) e.verificationKeys.push(o.key);
+  }
+  const entries = [...byId.values()].sort((a, b) => a.backupId.localeCompare(b.backupId));
+  for (const e of entries) e.verificationKeys.sort();
+  return entries;
+}
+
+export async function readManifest(store: ObjectStore, entry: BackupEntry): Promise<Manifest> {
+  const raw = await store.getJson(entry.manifestKey!);
+  const problem = manifestProblem(raw);
+  if (problem) throw new UserError(`The manifest of backup ${entry.backupId} (${entry.manifestKey}) is unreadable: ${problem}.`);
+  return raw as Manifest;
+}
+
+export async function lastVerification(store: ObjectStore, entry: BackupEntry): Promise<VerificationRecord | undefined> {
+  const key = entry.verificationKeys[entry.verificationKeys.length - 1];
+  return key ? ((await store.getJson(key)) as VerificationRecord) : undefined;
+}
+
+/** The newest backup whose newest verification passed, reading newest first (usually one read). */
+export async function newestVerified(store: ObjectStore, entries: BackupEntry[]): Promise<BackupEntry | undefined> {
+  for (const e of [...entries].reverse()) {
+    if (!e.complete || e.verificationKeys.length === 0) continue;
+    if ((await lastVerification(store, e))?.status === 'passed') return e;
+  }
+  return undefined;
+}
+
+/** Resolves `latest` or an explicit id to a complete backup, with errors that say what exists instead. */
+export function resolveBackup(entries: BackupEntry[], backupId: string, where: string): BackupEntry {
+  const complete = entries.filter((e) => e.complete);
+  if (backupId === 'latest') {
+    const newest = complete[complete.length - 1];
+    if (!newest) {
+      const partial = entries.length ? ` (${entries.length} incomplete backup prefix(es) without a manifest were found)` : '';
+      throw new UserError(`No complete backup under ${where}${partial}. Check \`s3-prefix\` and \`database\`, and that a backup has succeeded.`);
+    }
+    return newest;
+  }
+  const found = entries.find((e) => e.backupId === backupId);
+  if (!found) {
+    const recent = complete.slice(-5).map((e) => e.backupId).reverse();
+    throw new UserError(
+      `Input \`backup-id\`: no backup "${backupId}" under ${where}. ${recent.length ? `Recent complete backups: ${recent.join(', ')}.` : 'There is no complete backup there.'} Use one of them or \`latest\`.`,
+    );
+  }
+  if (!found.complete) {
+    throw new UserError(`Input \`backup-id\`: backup "${backupId}" has no manifest: it is incomplete (it failed or is still running) and cannot be restored. Choose a complete backup or \`latest\`.`);
+  }
+  return found;
+}
