@@ -31,7 +31,12 @@ async function uploadFromMemory(bytes: number): Promise<number> {
     })(),
   );
   const t0 = performance.now();
-  await new Upload({ client: s3.client, partSize: PART, queueSize: 4, params: { Bucket: bucket, Key: `ceiling-${bytes}`, Body: body } }).done();
+  await new Upload({
+    client: s3.client,
+    partSize: PART,
+    queueSize: 4,
+    params: { Bucket: bucket, Key: `ceiling-${bytes}`, Body: body },
+  }).done();
   return (performance.now() - t0) / 1000;
 }
 
@@ -53,7 +58,11 @@ async function runAction(db: string, extra: Record<string, string>) {
     'part-size-mb': '16',
     ...extra,
   };
-  const r = await timed(process.execPath, [bundle('pgdump-to-s3')], actionEnv(inputs, { ...s3.env, GITHUB_OUTPUT: out }));
+  const r = await timed(
+    process.execPath,
+    [bundle('pgdump-to-s3')],
+    actionEnv(inputs, { ...s3.env, GITHUB_OUTPUT: out }),
+  );
   if (r.code !== 0) throw new Error(`action failed: ${r.stderr}`);
   const outputs = parseOutputFile(readFileSync(out, 'utf8'));
   return { ...r, bytes: Number(outputs.bytes) };
@@ -71,10 +80,18 @@ try {
     const a = await timed('pg_dump', ['-Fc', '-Z0', ...dbArgs], pgEnv, '/dev/null');
     const gzFile = path.join(work, 'dump.gz');
     // The seeds' pipeline: pg_dump -Fc | gzip > file, then upload the file.
-    const b1 = await timed('sh', ['-c', `pg_dump -Fc --no-password --dbname="$DBURL" | gzip > "${gzFile}"`], { ...pgEnv, DBURL: pg.url(db, '').replace(':@', '@') });
+    const b1 = await timed('sh', ['-c', `pg_dump -Fc --no-password --dbname="$DBURL" | gzip > "${gzFile}"`], {
+      ...pgEnv,
+      DBURL: pg.url(db, '').replace(':@', '@'),
+    });
     const gzBytes = statSync(gzFile).size;
     const t0 = performance.now();
-    await new Upload({ client: s3.client, partSize: PART, queueSize: 4, params: { Bucket: bucket, Key: `seeds-${mb}.gz`, Body: createReadStream(gzFile) } }).done();
+    await new Upload({
+      client: s3.client,
+      partSize: PART,
+      queueSize: 4,
+      params: { Bucket: bucket, Key: `seeds-${mb}.gz`, Body: createReadStream(gzFile) },
+    }).done();
     const b = b1.seconds + (performance.now() - t0) / 1000;
     rmSync(gzFile);
     const c = await runAction(db, {});

@@ -33,7 +33,12 @@ export interface Timed {
 }
 
 /** Runs a program, timing it and sampling its peak RSS (VmHWM) from /proc until it exits. */
-export async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, stdoutTo?: string): Promise<Timed> {
+export async function timed(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  stdoutTo?: string,
+): Promise<Timed> {
   const { openSync, closeSync } = await import('node:fs');
   const fd = stdoutTo ? openSync(stdoutTo, 'w') : 'ignore';
   const t0 = performance.now();

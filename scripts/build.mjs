@@ -6,7 +6,11 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = process.argv[2] ? path.resolve(process.argv[2]) : path.join(root, 'dist');
-export const ENTRIES = { 'pgdump-to-s3': 'src/actions/pgdump-to-s3.ts', cli: 'src/cli.ts' };
+export const ENTRIES = {
+  'pgdump-to-s3': 'src/actions/pgdump-to-s3.ts',
+  'verify-restore': 'src/actions/verify-restore.ts',
+  cli: 'src/cli.ts',
+};
 
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });

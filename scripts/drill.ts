@@ -1,7 +1,16 @@
 // `npm run drill`: a disaster-recovery rehearsal on embedded defaults. A throwaway Postgres seeded with a small
 // clinic, the embedded S3 server, then the CLI bundle (exactly what users run) backs up and lists what was stored.
 // Leaves nothing running.
-import { listKeys, repoRoot, runCli, startPostgres, startS3, fixture, type TestPostgres, type TestS3 } from '../test/harness/index.js';
+import {
+  listKeys,
+  repoRoot,
+  runCli,
+  startPostgres,
+  startS3,
+  fixture,
+  type TestPostgres,
+  type TestS3,
+} from '../test/harness/index.js';
 
 const t0 = performance.now();
 const step = (n: number, text: string) => console.log(`\n[${n}] ${text}`);
@@ -26,7 +35,16 @@ try {
   await pg.query(fixture('clinic.sql'), db);
   const bucket = await s3.createBucket('drill');
   console.log(`    postgres on port ${pg.port}, S3 at ${s3.endpoint}, bucket ${bucket}`);
-  const s3Args = ['--s3-bucket', bucket, '--s3-endpoint', s3.endpoint, '--s3-force-path-style', 'true', '--database', 'clinic'];
+  const s3Args = [
+    '--s3-bucket',
+    bucket,
+    '--s3-endpoint',
+    s3.endpoint,
+    '--s3-force-path-style',
+    'true',
+    '--database',
+    'clinic',
+  ];
 
   step(2, 'Backing up with `postgres-backup backup` (pgdump-to-s3)');
   const backup = await cli(['backup', '--database-url', pg.url(db), ...s3Args]);

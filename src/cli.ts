@@ -5,16 +5,35 @@ import { ConsoleLogger } from './lib/log.js';
 import { consoleIO, type Handler } from './lib/runtime.js';
 import { actionSpec } from './spec.js';
 import { pgdumpToS3 } from './handlers/pgdump-to-s3.js';
+import { listCommand, verifyRestore } from './handlers/verify-restore.js';
 
 interface Command {
   spec: string;
   handler: Handler;
   summary: string;
+  /** Option values this command implies unless given. */
+  defaults?: Record<string, string>;
 }
 
 /** The CLI's commands: the actions' operations under the same option names, for laptops and for the day GitHub is down. */
 const COMMANDS: Record<string, Command> = {
   backup: { spec: 'pgdump-to-s3', handler: pgdumpToS3, summary: 'pg_dump a database into S3 (pgdump-to-s3)' },
+  verify: {
+    spec: 'verify-restore',
+    handler: verifyRestore,
+    summary: 'restore a backup into a scratch database and check it (verify-restore)',
+  },
+  restore: {
+    spec: 'verify-restore',
+    handler: verifyRestore,
+    summary: 'restore a backup into --target-url (verify-restore with --mode restore; needs --confirm)',
+    defaults: { mode: 'restore' },
+  },
+  list: {
+    spec: 'verify-restore',
+    handler: listCommand,
+    summary: 'list the backups of --database with size, kind and verification',
+  },
 };
 
 export function parseArgs(argv: string[]): { command?: string; values: Map<string, string>; help: boolean } {
@@ -77,9 +96,11 @@ export async function main(argv: string[]): Promise<number> {
           `Unknown option --${k} for ${command}. Run \`postgres-backup ${command} --help\` for the options.`,
         );
     }
+    for (const [k, v] of Object.entries(c.defaults ?? {})) if (!values.has(k)) values.set(k, v);
     const io = consoleIO(values, log);
     await c.handler(new InputReader(spec, io.source, log), io);
-    process.stdout.write(JSON.stringify(io.outputs, null, 2) + '\n');
+    const out = command === 'list' ? JSON.parse(io.outputs.backups ?? '[]') : io.outputs;
+    process.stdout.write(JSON.stringify(out, null, 2) + '\n');
     return 0;
   } catch (e) {
     if (isUserError(e)) {

@@ -69,7 +69,10 @@ const PGDUMP_TO_S3: ActionSpec = {
       description: "`zstd` (fast, needs the zstd binary) | `gzip` (pg_dump's own zlib) | `none`.",
       default: 'zstd',
     },
-    'compression-level': { description: 'Compression level. Empty: 1 for zstd (fastest; measured smaller than 3 on typical dumps), 6 for gzip.' },
+    'compression-level': {
+      description:
+        'Compression level. Empty: 1 for zstd (the fastest; higher levels cost CPU for a few percent), 6 for gzip.',
+    },
     'exclude-table-data': {
       description:
         'Tables whose rows are not dumped (schema and structure still are): pg_dump patterns such as `public.audit_*`, one per line or comma-separated.',
@@ -93,7 +96,7 @@ const PGDUMP_TO_S3: ActionSpec = {
     },
     'part-size-mb': {
       description:
-        'Multipart upload part size in MiB (5 to 512). Empty: 8 MiB, or more for large databases (2 x database size / 9,000), so that a dump stays under S3\'s 10,000 parts.',
+        "Multipart upload part size in MiB (5 to 512). Empty: 8 MiB, or more for large databases (2 x database size / 9,000), so that a dump stays under S3's 10,000 parts.",
     },
   },
   outputs: {
@@ -108,7 +111,68 @@ const PGDUMP_TO_S3: ActionSpec = {
   },
 };
 
-export const ACTIONS: ActionSpec[] = [PGDUMP_TO_S3];
+const VERIFY_RESTORE: ActionSpec = {
+  name: 'verify-restore',
+  title: 'Verify or restore a backup',
+  description:
+    'Downloads a backup, checks its SHA-256 against the manifest, restores it into a scratch database (or, on request, into a target), checks every row count and your SQL checks, and reports RTO and RPO.',
+  inputs: {
+    ...S3_INPUTS,
+    database: {
+      description: 'Which backup stream under `s3-prefix` (the `database` the backups were written with).',
+      required: true,
+    },
+    'backup-id': { description: 'The backup to use; `latest` is the newest complete backup.', default: 'latest' },
+    'target-url': {
+      description:
+        'Postgres server to restore on, `postgres://user:password@host:5432/db`. Verify mode creates (and drops) a scratch database there; restore mode restores into this database. Masked.',
+      required: true,
+      secret: true,
+    },
+    'age-identity': {
+      description: "age secret key (`AGE-SECRET-KEY-1...`, the key file's contents) for encrypted backups. Masked.",
+      secret: true,
+    },
+    mode: {
+      description:
+        '`verify`: restore into a new scratch database, check, drop it. `restore`: restore into the database of `target-url` (needs `confirm`).',
+      default: 'verify',
+    },
+    confirm: { description: "Restore mode: must equal the target database's name, the safety catch for manual runs." },
+    clean: {
+      description:
+        'Restore mode: allow a target that already has tables; restored objects are dropped and recreated (`pg_restore --clean --if-exists`).',
+      default: 'false',
+    },
+    tables: {
+      description:
+        'Restore only these tables (schema-qualified, one per line or comma-separated), with their data, defaults, constraints and triggers.',
+    },
+    'checks-sql': {
+      description:
+        'Path to a SQL file of checks run on the restored database. Each statement must return no rows, or one row whose first column is true.',
+    },
+    'max-age': {
+      description: 'Fail before restoring anything when the newest complete backup is older than this, e.g. `26h`.',
+    },
+    jobs: { description: 'Parallel pg_restore jobs. Empty: the number of CPUs.' },
+    'pg-restore-path': {
+      description:
+        "Path to pg_restore. Empty: the installed pg_restore whose major version is closest to, and not older than, the server's.",
+    },
+  },
+  outputs: {
+    'backup-id': 'The backup that was verified or restored.',
+    status: '`passed` or `failed`.',
+    'rto-seconds': 'Measured recovery time: download + decrypt + restore + checks, in seconds.',
+    'rpo-seconds': "Age of the backup's snapshot when verification started, in seconds.",
+    'tables-checked': 'Tables whose row counts were compared with the manifest.',
+    'rows-checked': 'Rows counted in those tables.',
+    'verification-key': 'Object key of the verification record (`<backup>/verifications/<time>.json`).',
+  },
+};
+
+export const ACTIONS: ActionSpec[] = [PGDUMP_TO_S3, VERIFY_RESTORE];
 
 export function actionSpec(name: string): ActionSpec {
   const spec = ACTIONS.find((a) => a.name === name);

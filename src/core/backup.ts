@@ -95,7 +95,9 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
     const snapshot = (await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
     const tables = await listTables(client, o);
-    const dbBytes = Number((await client.query<{ n: string }>('SELECT pg_database_size(current_database()) AS n')).rows[0]!.n);
+    const dbBytes = Number(
+      (await client.query<{ n: string }>('SELECT pg_database_size(current_database()) AS n')).rows[0]!.n,
+    );
     const partSizeMiB = o.partSizeMiB ?? autoPartSizeMiB(dbBytes);
 
     const level = o.compressionLevel ?? (o.compression === 'zstd' ? 1 : o.compression === 'gzip' ? 6 : 0);

@@ -46,7 +46,15 @@ export async function listBackups(store: ObjectStore, prefix: string, database: 
     if (!id) continue;
     let e = byId.get(id);
     if (!e) {
-      e = { backupId: id, time: backupIdTime(id)!, complete: false, keys: [], bytes: 0, verificationKeys: [], lastModified: o.lastModified };
+      e = {
+        backupId: id,
+        time: backupIdTime(id)!,
+        complete: false,
+        keys: [],
+        bytes: 0,
+        verificationKeys: [],
+        lastModified: o.lastModified,
+      };
       byId.set(id, e);
     }
     e.keys.push(o.key);
@@ -66,11 +74,15 @@ export async function listBackups(store: ObjectStore, prefix: string, database: 
 export async function readManifest(store: ObjectStore, entry: BackupEntry): Promise<Manifest> {
   const raw = await store.getJson(entry.manifestKey!);
   const problem = manifestProblem(raw);
-  if (problem) throw new UserError(`The manifest of backup ${entry.backupId} (${entry.manifestKey}) is unreadable: ${problem}.`);
+  if (problem)
+    throw new UserError(`The manifest of backup ${entry.backupId} (${entry.manifestKey}) is unreadable: ${problem}.`);
   return raw as Manifest;
 }
 
-export async function lastVerification(store: ObjectStore, entry: BackupEntry): Promise<VerificationRecord | undefined> {
+export async function lastVerification(
+  store: ObjectStore,
+  entry: BackupEntry,
+): Promise<VerificationRecord | undefined> {
   const key = entry.verificationKeys[entry.verificationKeys.length - 1];
   return key ? ((await store.getJson(key)) as VerificationRecord) : undefined;
 }
@@ -90,20 +102,29 @@ export function resolveBackup(entries: BackupEntry[], backupId: string, where: s
   if (backupId === 'latest') {
     const newest = complete[complete.length - 1];
     if (!newest) {
-      const partial = entries.length ? ` (${entries.length} incomplete backup prefix(es) without a manifest were found)` : '';
-      throw new UserError(`No complete backup under ${where}${partial}. Check \`s3-prefix\` and \`database\`, and that a backup has succeeded.`);
+      const partial = entries.length
+        ? ` (${entries.length} incomplete backup prefix(es) without a manifest were found)`
+        : '';
+      throw new UserError(
+        `No complete backup under ${where}${partial}. Check \`s3-prefix\` and \`database\`, and that a backup has succeeded.`,
+      );
     }
     return newest;
   }
   const found = entries.find((e) => e.backupId === backupId);
   if (!found) {
-    const recent = complete.slice(-5).map((e) => e.backupId).reverse();
+    const recent = complete
+      .slice(-5)
+      .map((e) => e.backupId)
+      .reverse();
     throw new UserError(
       `Input \`backup-id\`: no backup "${backupId}" under ${where}. ${recent.length ? `Recent complete backups: ${recent.join(', ')}.` : 'There is no complete backup there.'} Use one of them or \`latest\`.`,
     );
   }
   if (!found.complete) {
-    throw new UserError(`Input \`backup-id\`: backup "${backupId}" has no manifest: it is incomplete (it failed or is still running) and cannot be restored. Choose a complete backup or \`latest\`.`);
+    throw new UserError(
+      `Input \`backup-id\`: backup "${backupId}" has no manifest: it is incomplete (it failed or is still running) and cannot be restored. Choose a complete backup or \`latest\`.`,
+    );
   }
   return found;
 }

@@ -68,7 +68,9 @@ describe.each(actionDirs)('actions/%s', (name) => {
 
   test("the README's outputs table matches action.yml exactly", () => {
     const rows = readmeRows(name, 'Output');
-    expect(rows.map(([o, d]) => [unquote(o!), d])).toEqual(Object.entries(yml.outputs).map(([o, v]) => [o, v.description]));
+    expect(rows.map(([o, d]) => [unquote(o!), d])).toEqual(
+      Object.entries(yml.outputs).map(([o, v]) => [o, v.description]),
+    );
   });
 
   test('action.yml agrees with the spec the code reads its defaults from', () => {

@@ -1,7 +1,16 @@
 import { parseCalendarDuration, parseDurationSeconds, subtractCalendarDuration } from '../../src/lib/duration.js';
 import { UserError } from '../../src/lib/errors.js';
 import { splitList } from '../../src/lib/inputs.js';
-import { backupIdOfKey, backupIdTime, backupPrefix, compactUtc, databasePrefix, dumpFileName, isBackupId, newBackupId } from '../../src/lib/keys.js';
+import {
+  backupIdOfKey,
+  backupIdTime,
+  backupPrefix,
+  compactUtc,
+  databasePrefix,
+  dumpFileName,
+  isBackupId,
+  newBackupId,
+} from '../../src/lib/keys.js';
 import { MemoryLogger } from '../../src/lib/log.js';
 import { manifestProblem } from '../../src/lib/manifest.js';
 import { matchesTable, schemaPattern, tablePattern } from '../../src/lib/pg-pattern.js';
@@ -37,8 +46,12 @@ describe('restic calendar durations', () => {
   test('subtracting months normalises like Go AddDate', () => {
     // 2026-03-31 minus one month is "2026-02-31", which Go normalises to 2026-03-03.
     const t = Date.UTC(2026, 2, 31, 12);
-    expect(new Date(subtractCalendarDuration(t, { years: 0, months: 1, days: 0, hours: 0 })).toISOString()).toBe('2026-03-03T12:00:00.000Z');
-    expect(new Date(subtractCalendarDuration(t, { years: 1, months: 0, days: 1, hours: 13 })).toISOString()).toBe('2025-03-29T23:00:00.000Z');
+    expect(new Date(subtractCalendarDuration(t, { years: 0, months: 1, days: 0, hours: 0 })).toISOString()).toBe(
+      '2026-03-03T12:00:00.000Z',
+    );
+    expect(new Date(subtractCalendarDuration(t, { years: 1, months: 0, days: 1, hours: 13 })).toISOString()).toBe(
+      '2025-03-29T23:00:00.000Z',
+    );
   });
 });
 
@@ -99,8 +112,16 @@ describe('database URLs', () => {
     const log = new MemoryLogger();
     const url = 'postgresql://app%40corp:p%40ss%2Fw0rd@db.example.com:6543/app_db?sslmode=require&application_name=x';
     const t = parsePgUrl('database-url', url, log);
-    expect(t).toMatchObject({ host: 'db.example.com', port: 6543, database: 'app_db', user: 'app@corp', password: 'p@ss/w0rd' });
-    expect(urlWithoutPassword(t)).toBe('postgresql://app%40corp@db.example.com:6543/app_db?sslmode=require&application_name=x');
+    expect(t).toMatchObject({
+      host: 'db.example.com',
+      port: 6543,
+      database: 'app_db',
+      user: 'app@corp',
+      password: 'p@ss/w0rd',
+    });
+    expect(urlWithoutPassword(t)).toBe(
+      'postgresql://app%40corp@db.example.com:6543/app_db?sslmode=require&application_name=x',
+    );
     expect(libpqEnv(t).PGPASSWORD).toBe('p@ss/w0rd');
     log.info(`connecting with ${url} and p@ss/w0rd and p%40ss%2Fw0rd`);
     expect(log.lines.join('\n')).toBe('connecting with *** and *** and ***');

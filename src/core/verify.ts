@@ -1,0 +1,476 @@
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough, Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import { decryptStream } from '../lib/age.js';
+import { UserError } from '../lib/errors.js';
+import { compactUtc, databasePrefix } from '../lib/keys.js';
+import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
+import { githubContext, type Manifest } from '../lib/manifest.js';
+import { connectPg, quoteIdent } from '../lib/pg-client.js';
+import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
+import { findPgTool, parseToolVersion, serverMajor, type PgTool } from '../lib/pgtools.js';
+import { ChildWatch, run } from '../lib/process.js';
+import type { ObjectStore } from '../lib/s3.js';
+import { splitSql, statementLabel } from '../lib/sql-split.js';
+import { indexOwners, parseToc, selectTables, type QualifiedName } from '../lib/toc.js';
+import { listBackups, readManifest, resolveBackup, type BackupEntry, type VerificationRecord } from './catalog.js';
+
+export interface VerifyOptions {
+  prefix: string;
+  database: string;
+  backupId: string;
+  target: PgTarget;
+  ageIdentities: string[];
+  mode: 'verify' | 'restore';
+  confirm?: string;
+  clean: boolean;
+  tables: QualifiedName[];
+  checksSql?: { path: string; text: string };
+  maxAgeSeconds?: number;
+  jobs: number;
+  pgRestorePath?: string;
+  /** Where the decompressed dump is written for (parallel) pg_restore. */
+  tempDir?: string;
+}
+
+export interface TableMismatch {
+  table: string;
+  expected: number | null;
+  actual: number | null;
+}
+
+export interface CheckFailure {
+  statement: string;
+  error?: string;
+  rows: Record<string, unknown>[];
+}
+
+export interface VerifyResult {
+  backupId: string;
+  status: 'passed' | 'failed';
+  rtoSeconds: number;
+  rpoSeconds: number;
+  tablesChecked: number;
+  rowsChecked: number;
+  verificationKey?: string;
+  failures: string[];
+  mismatches: TableMismatch[];
+  extraTables: string[];
+  checkFailures: CheckFailure[];
+  timings: Record<string, number>;
+  manifest?: Manifest;
+  restoredInto: string;
+}
+
+/**
+ * pg_restore errors that do not make a restore wrong: objects a non-superuser cannot touch on a fresh database,
+ * and the public schema that template0 already has. Anything else fails the verification.
+ */
+export const HARMLESS_RESTORE_ERRORS: RegExp[] = [
+  /must be owner of extension \w+/,
+  /schema "public" already exists/,
+  /permission denied to (create|comment on) extension/,
+  /must be owner of schema public/,
+];
+
+/** A verification failure: the backup, not the input, is at fault. Reported with status=failed. */
+export class VerificationFailed extends UserError {}
+
+export async function runVerify(
+  o: VerifyOptions,
+  deps: { store: ObjectStore; log: Logger; now?: () => Date },
+): Promise<VerifyResult> {
+  const { store, log } = deps;
+  const now = deps.now ?? (() => new Date());
+  const startedAt = now();
+  const where = `s3://${store.bucket}/${databasePrefix(o.prefix, o.database)}`;
+  const entries = await listBackups(store, o.prefix, o.database);
+  const newest = entries.filter((e) => e.complete).at(-1);
+  if (o.maxAgeSeconds !== undefined && newest) {
+    const age = (startedAt.getTime() - newest.time.getTime()) / 1000;
+    if (age > o.maxAgeSeconds) {
+      throw new VerificationFailed(
+        `The newest complete backup under ${where} is ${newest.backupId}, ${formatSeconds(age)} old, older than \`max-age\` (${formatSeconds(o.maxAgeSeconds)}). Backups have stopped or are failing: check the backup workflow's recent runs.`,
+      );
+    }
+  }
+  const entry = resolveBackup(entries, o.backupId, where);
+  const manifest = await readManifest(store, entry);
+  const artifact = manifest.artifacts.find((a) => a.name === 'dump') ?? manifest.artifacts[0]!;
+  if (artifact.encryption && o.ageIdentities.length === 0) {
+    throw new UserError(
+      `Backup ${entry.backupId} is age-encrypted; set \`age-identity\` to the secret key of one of its recipients (${artifact.encryption.recipients.join(', ')}).`,
+    );
+  }
+  const rpoSeconds = (startedAt.getTime() - Date.parse(manifest.startedAt)) / 1000;
+  const result: VerifyResult = {
+    backupId: entry.backupId,
+    status: 'failed',
+    rtoSeconds: 0,
+    rpoSeconds,
+    tablesChecked: 0,
+    rowsChecked: 0,
+    failures: [],
+    mismatches: [],
+    extraTables: [],
+    checkFailures: [],
+    timings: {},
+    manifest,
+    restoredInto: '',
+  };
+
+  const admin = await connectPg(o.target, 'target-url');
+  const serverVersion = (
+    await admin.query<{ v: string; n: string }>(
+      "SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n",
+    )
+  ).rows[0]!;
+  const dumpMajor = parseToolVersion(`(PostgreSQL) ${manifest.source.pgDumpVersion}`)?.major ?? 0;
+  const needMajor = Math.max(serverMajor(Number(serverVersion.n)), dumpMajor);
+  let pgRestore: PgTool;
+  try {
+    pgRestore = await findPgTool(
+      'pg_restore',
+      needMajor,
+      `${serverVersion.v.split(' ')[0]} (dump made by pg_dump ${manifest.source.pgDumpVersion})`,
+      o.pgRestorePath ? { input: 'pg-restore-path', path: o.pgRestorePath } : undefined,
+    );
+  } catch (e) {
+    await admin.end();
+    throw e;
+  }
+
+  let targetDb = o.target.database;
+  let scratchCreated = false;
+  const work = mkdtempSync(path.join(o.tempDir ?? os.tmpdir(), 'pba-verify-'));
+  const t0 = performance.now();
+  try {
+    if (o.mode === 'restore') await guardRestoreTarget(admin, o);
+    else {
+      targetDb = `pba_verify_${entry.backupId.toLowerCase().replace(/-/g, '_')}_${randomBytes(3).toString('hex')}`;
+      await admin.query(`CREATE DATABASE ${quoteIdent(targetDb)} TEMPLATE template0`);
+      scratchCreated = true;
+    }
+    result.restoredInto = targetDb;
+
+    // 1. Download, checking size and SHA-256 of the bytes as stored, into a file pg_restore can seek in.
+    const dumpFile = path.join(work, 'dump.pgdump');
+    const tDownload = performance.now();
+    await downloadArtifact(store, artifact, dumpFile, o.ageIdentities);
+    result.timings.downloadSeconds = (performance.now() - tDownload) / 1000;
+    log.info(
+      `Downloaded and checked ${artifact.key} (${formatBytes(artifact.bytes)}, SHA-256 ok) in ${formatSeconds(result.timings.downloadSeconds)}`,
+    );
+
+    // 2. Restore.
+    const tRestore = performance.now();
+    const restoreErrors = await restore(pgRestore, o, targetDb, dumpFile, work);
+    result.timings.restoreSeconds = (performance.now() - tRestore) / 1000;
+    if (restoreErrors.length) {
+      throw new VerificationFailed(
+        `pg_restore reported ${restoreErrors.length} error(s):\n${restoreErrors.slice(0, 10).join('\n')}`,
+      );
+    }
+    log.info(
+      `Restored into database "${targetDb}" with ${o.jobs} job(s) in ${formatSeconds(result.timings.restoreSeconds)}`,
+    );
+
+    // 3. Row counts against the manifest, then the user's checks.
+    const tChecks = performance.now();
+    const db = await connectPg(o.target, 'target-url', targetDb);
+    try {
+      await db.query('ANALYZE');
+      await compareCounts(db, manifest, o.tables, result);
+      if (o.checksSql) await runChecks(db, o.checksSql, result);
+    } finally {
+      await db.end().catch(() => undefined);
+    }
+    result.timings.checksSeconds = (performance.now() - tChecks) / 1000;
+    if (result.mismatches.length) {
+      result.failures.push(
+        `${result.mismatches.length} table(s) differ from the manifest: ${result.mismatches
+          .slice(0, 10)
+          .map((m) => `${m.table} (manifest ${m.expected ?? 'absent'}, restored ${m.actual ?? 'missing'})`)
+          .join(', ')}`,
+      );
+    }
+    for (const c of result.checkFailures) {
+      result.failures.push(
+        `check failed: ${c.statement}${c.error ? ` (${c.error})` : ''}${c.rows.length ? `: ${JSON.stringify(c.rows.slice(0, 10))}` : ''}`,
+      );
+    }
+    result.status = result.failures.length ? 'failed' : 'passed';
+  } catch (e) {
+    if (!(e instanceof VerificationFailed) && !(e instanceof UserError)) throw e;
+    result.failures.push(e.message);
+    result.status = 'failed';
+    if (!(e instanceof VerificationFailed)) {
+      // A configuration problem (wrong identity, permissions): no verdict on the backup itself.
+      await cleanup();
+      throw e;
+    }
+  } finally {
+    result.rtoSeconds = (performance.now() - t0) / 1000;
+    await cleanup();
+  }
+
+  async function cleanup() {
+    rmSync(work, { recursive: true, force: true });
+    if (scratchCreated) {
+      scratchCreated = false;
+      await admin
+        .query(`DROP DATABASE IF EXISTS ${quoteIdent(targetDb)} WITH (FORCE)`)
+        .catch((e: Error) => log.warn(`Could not drop the scratch database "${targetDb}": ${e.message}`));
+    }
+    await admin.end().catch(() => undefined);
+  }
+
+  result.verificationKey = await writeRecord(store, entry, result, o, startedAt, serverVersion.v, pgRestore.version);
+  return result;
+}
+
+async function guardRestoreTarget(admin: pg.Client, o: VerifyOptions): Promise<void> {
+  const name = o.target.database;
+  if (o.confirm !== name) {
+    throw new UserError(
+      `Input \`confirm\`: restore mode overwrites database "${name}"; set \`confirm\` to exactly \`${name}\` to go ahead${o.confirm ? ` (it is "${o.confirm}")` : ''}.`,
+    );
+  }
+  const db = await connectPg(o.target, 'target-url');
+  try {
+    const rows = (
+      await db.query<{ schema: string; name: string }>(`
+        SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'`)
+    ).rows;
+    const clash = o.tables.length
+      ? rows.filter((r) => o.tables.some((t) => t.schema === r.schema && t.name === r.name))
+      : rows;
+    if (clash.length && !o.clean) {
+      throw new UserError(
+        `Input \`clean\`: database "${name}" already has ${clash.length} of the tables to restore (${clash
+          .slice(0, 5)
+          .map((r) => `${r.schema}.${r.name}`)
+          .join(
+            ', ',
+          )}${clash.length > 5 ? ', ...' : ''}). Restore into an empty database, or set \`clean: true\` to drop and recreate them.`,
+      );
+    }
+  } finally {
+    await db.end();
+  }
+  void admin;
+}
+
+async function downloadArtifact(
+  store: ObjectStore,
+  artifact: Manifest['artifacts'][number],
+  file: string,
+  identities: string[],
+): Promise<void> {
+  const { body } = await store.getStream(artifact.key);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  // The stored bytes go to a temp file first: nothing is restored until their checksum is known to be right.
+  const stored = file + '.stored';
+  await pipeline(body, meter, createWriteStream(stored));
+  const sha = hash.digest('hex');
+  if (bytes !== artifact.bytes || sha !== artifact.sha256) {
+    throw new VerificationFailed(
+      `Checksum mismatch for ${artifact.key}: the manifest says ${artifact.bytes} bytes with SHA-256 ${artifact.sha256}, the store returned ${bytes} bytes with SHA-256 ${sha}. The object is corrupt or was altered; nothing was restored. Verify an older backup.`,
+    );
+  }
+  const { createReadStream } = await import('node:fs');
+  let stream: Readable = createReadStream(stored);
+  if (artifact.encryption) stream = await decryptStream(stream, identities);
+  if (artifact.compression === 'zstd') {
+    const zstd = spawn('zstd', ['-d', '-q', '-c'], { shell: false, stdio: ['pipe', 'pipe', 'pipe'] });
+    const watch = new ChildWatch('zstd -d', zstd);
+    const out = new PassThrough();
+    await Promise.all([
+      pipeline(stream, zstd.stdin!),
+      pipeline(zstd.stdout!, out, createWriteStream(file)),
+      watch.succeeded(),
+    ]).catch((e: Error) => {
+      throw new VerificationFailed(`Decompressing ${artifact.key} failed: ${e.message}`);
+    });
+  } else {
+    await pipeline(stream, createWriteStream(file));
+  }
+  rmSync(stored, { force: true });
+}
+
+async function restore(tool: PgTool, o: VerifyOptions, db: string, file: string, work: string): Promise<string[]> {
+  const env = libpqEnv(o.target);
+  const args = [
+    '--no-owner',
+    '--no-acl',
+    '--no-password',
+    `--jobs=${o.jobs}`,
+    `--dbname=${urlWithoutPassword(o.target, db)}`,
+  ];
+  if (o.mode === 'restore' && o.clean) args.push('--clean', '--if-exists');
+  if (o.tables.length) {
+    const toc = await run(tool.path, ['-l', file]);
+    const post = await run(tool.path, ['--section=post-data', '-f', '-', file]);
+    const lines = selectTables(parseToc(toc.stdout), o.tables, indexOwners(post.stdout));
+    const missing = o.tables.filter(
+      (t) => !parseToc(toc.stdout).some((e) => e.type === 'TABLE' && e.schema === t.schema && e.tag === t.name),
+    );
+    if (missing.length) {
+      throw new UserError(
+        `Input \`tables\`: the backup has no table ${missing.map((t) => `${t.schema}.${t.name}`).join(', ')}. Name tables schema-qualified as they were dumped, e.g. \`public.visits\`.`,
+      );
+    }
+    const listFile = path.join(work, 'tables.list');
+    writeFileSync(listFile, lines.join('\n') + '\n');
+    args.push(`--use-list=${listFile}`);
+  }
+  args.push(file);
+  const out = await run(tool.path, args, { env });
+  const errors = out.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('pg_restore: error:'))
+    .filter((l) => !HARMLESS_RESTORE_ERRORS.some((re) => re.test(l)));
+  if (out.code !== 0 && errors.length === 0 && !/errors ignored on restore/.test(out.stderr)) {
+    errors.push(`pg_restore exited with code ${out.code}: ${out.stderr.trim().split('\n').slice(-5).join('\n')}`);
+  }
+  return errors;
+}
+
+async function compareCounts(
+  db: pg.Client,
+  manifest: Manifest,
+  only: QualifiedName[],
+  result: VerifyResult,
+): Promise<void> {
+  const restored = (
+    await db.query<{ schema: string; name: string }>(`
+      SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'`)
+  ).rows;
+  const has = new Set(restored.map((r) => `${r.schema}.${r.name}`));
+  const expected = manifest.tables.filter(
+    (t) => only.length === 0 || only.some((q) => q.schema === t.schema && q.name === t.name),
+  );
+  for (const t of expected) {
+    const name = `${t.schema}.${t.name}`;
+    if (!has.has(name)) {
+      result.mismatches.push({ table: name, expected: t.rows, actual: null });
+      continue;
+    }
+    const n = Number(
+      (await db.query<{ n: string }>(`SELECT count(*) AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`))
+        .rows[0]!.n,
+    );
+    result.tablesChecked++;
+    result.rowsChecked += n;
+    if (n !== t.rows) result.mismatches.push({ table: name, expected: t.rows, actual: n });
+  }
+  if (only.length === 0) {
+    const inManifest = new Set(manifest.tables.map((t) => `${t.schema}.${t.name}`));
+    result.extraTables = [...has].filter((t) => !inManifest.has(t)).sort();
+  }
+}
+
+async function runChecks(db: pg.Client, checks: { path: string; text: string }, result: VerifyResult): Promise<void> {
+  for (const statement of splitSql(checks.text)) {
+    const label = statementLabel(statement);
+    try {
+      const res = await db.query(statement);
+      const rows = res.rows as Record<string, unknown>[];
+      const first = rows[0] ? Object.values(rows[0])[0] : undefined;
+      const passed = rows.length === 0 || (rows.length === 1 && first === true);
+      if (!passed) result.checkFailures.push({ statement: label, rows: rows.slice(0, 10) });
+    } catch (e) {
+      result.checkFailures.push({ statement: label, error: (e as Error).message, rows: [] });
+    }
+  }
+}
+
+async function writeRecord(
+  store: ObjectStore,
+  entry: BackupEntry,
+  r: VerifyResult,
+  o: VerifyOptions,
+  at: Date,
+  server: string,
+  pgRestore: string,
+): Promise<string> {
+  const prefix = entry.manifestKey!.slice(0, -'manifest.json'.length);
+  const key = `${prefix}verifications/${compactUtc(at)}-${randomBytes(2).toString('hex')}.json`;
+  const record: VerificationRecord = {
+    formatVersion: 1,
+    backupId: entry.backupId,
+    status: r.status,
+    mode: o.mode,
+    verifiedAt: at.toISOString(),
+    rtoSeconds: round(r.rtoSeconds),
+    rpoSeconds: round(r.rpoSeconds),
+    timings: Object.fromEntries(Object.entries(r.timings).map(([k, v]) => [k, round(v)])),
+    tablesChecked: r.tablesChecked,
+    rowsChecked: r.rowsChecked,
+    failures: r.failures,
+    versions: { server: server.split(' ')[0], pgRestore },
+    github: githubContext(),
+  };
+  await store.putJson(key, record);
+  return key;
+}
+
+const round = (n: number) => Math.round(n * 1000) / 1000;
+
+export function readChecksFile(input: string, file: string): { path: string; text: string } {
+  try {
+    return { path: file, text: readFileSync(file, 'utf8') };
+  } catch (e) {
+    throw new UserError(
+      `Input \`${input}\`: cannot read "${file}" (${(e as NodeJS.ErrnoException).code}). Give a path relative to the workspace; check out the repository before this step.`,
+    );
+  }
+}
+
+export function verifySummary(r: VerifyResult): string {
+  const verdict = r.status === 'passed' ? '✅ Backup verified' : '❌ Verification failed';
+  const lines = [
+    `## ${verdict}: \`${r.backupId}\``,
+    '',
+    `**RTO ${formatSeconds(r.rtoSeconds)}** (download ${formatSeconds(r.timings.downloadSeconds ?? 0)}, restore ${formatSeconds(r.timings.restoreSeconds ?? 0)}, checks ${formatSeconds(r.timings.checksSeconds ?? 0)}) · **RPO ${formatSeconds(r.rpoSeconds)}** (age of the backup's snapshot)`,
+    '',
+    `${r.tablesChecked} tables and ${r.rowsChecked.toLocaleString('en-US')} rows checked against the manifest.`,
+    '',
+  ];
+  if (r.failures.length) lines.push('### Failures', '', ...r.failures.map((f) => `- ${f.replace(/\n/g, ' ')}`), '');
+  if (r.mismatches.length) {
+    lines.push('| Table | Manifest rows | Restored rows |', '|---|---|---|');
+    for (const m of r.mismatches)
+      lines.push(`| \`${m.table}\` | ${m.expected ?? 'absent'} | ${m.actual ?? 'missing'} |`);
+    lines.push('');
+  }
+  if (r.checkFailures.length) {
+    lines.push('| Failing check | Rows (up to 10) |', '|---|---|');
+    for (const c of r.checkFailures)
+      lines.push(
+        `| \`${c.statement.replace(/\|/g, '\\|')}\` | ${c.error ?? JSON.stringify(c.rows).replace(/\|/g, '\\|')} |`,
+      );
+    lines.push('');
+  }
+  if (r.extraTables.length)
+    lines.push(
+      `Tables not in the manifest (reported, not failed): ${r.extraTables.map((t) => `\`${t}\``).join(', ')}`,
+      '',
+    );
+  return lines.join('\n');
+}

@@ -1,0 +1,110 @@
+import os from 'node:os';
+import { parseIdentities } from '../lib/age.js';
+import { inputError, UserError } from '../lib/errors.js';
+import type { InputReader } from '../lib/inputs.js';
+import { databasePrefix } from '../lib/keys.js';
+import { formatBytes } from '../lib/log.js';
+import { parsePgUrl } from '../lib/pg-url.js';
+import type { RunIO } from '../lib/runtime.js';
+import { ObjectStore, readS3Options } from '../lib/s3.js';
+import { parseQualifiedName } from '../lib/toc.js';
+import { lastVerification, listBackups, readManifest } from '../core/catalog.js';
+import { readChecksFile, runVerify, verifySummary, type VerifyOptions } from '../core/verify.js';
+
+export function readVerifyInputs(inputs: InputReader, io: RunIO): { options: VerifyOptions; store: ObjectStore } {
+  const s3 = readS3Options(inputs);
+  const target = parsePgUrl('target-url', inputs.required('target-url'), io.log);
+  const identity = inputs.optional('age-identity');
+  const mode = inputs.oneOf('mode', ['verify', 'restore'] as const);
+  const tables = inputs.list('tables').map((t) => {
+    const q = parseQualifiedName(t);
+    if (!q)
+      throw inputError(
+        'tables',
+        `"${t}" is not a table name`,
+        'Use schema-qualified names such as `public.visits`, one per line or comma-separated.',
+      );
+    return q;
+  });
+  if (tables.length && mode === 'verify') {
+    throw inputError(
+      'tables',
+      'only applies to `mode: restore`',
+      'Verification restores every table; clear `tables`, or set `mode: restore`.',
+    );
+  }
+  const checks = inputs.optional('checks-sql');
+  const options: VerifyOptions = {
+    prefix: s3.prefix,
+    database: inputs.required('database'),
+    backupId: inputs.string('backup-id'),
+    target,
+    ageIdentities: identity ? parseIdentities('age-identity', identity) : [],
+    mode,
+    confirm: inputs.optional('confirm'),
+    clean: inputs.bool('clean'),
+    tables,
+    checksSql: checks ? readChecksFile('checks-sql', checks) : undefined,
+    maxAgeSeconds: inputs.durationSeconds('max-age'),
+    jobs: inputs.int('jobs', 1, 64) ?? Math.max(1, os.availableParallelism()),
+    pgRestorePath: inputs.optional('pg-restore-path'),
+    tempDir: process.env.RUNNER_TEMP || undefined,
+  };
+  return { options, store: ObjectStore.fromOptions(s3) };
+}
+
+export async function verifyRestore(inputs: InputReader, io: RunIO): Promise<void> {
+  try {
+    const { options, store } = readVerifyInputs(inputs, io);
+    const r = await runVerify(options, { store, log: io.log });
+    io.setOutput('backup-id', r.backupId);
+    io.setOutput('status', r.status);
+    io.setOutput('rto-seconds', r.rtoSeconds.toFixed(1));
+    io.setOutput('rpo-seconds', Math.round(r.rpoSeconds));
+    io.setOutput('tables-checked', r.tablesChecked);
+    io.setOutput('rows-checked', r.rowsChecked);
+    io.setOutput('verification-key', r.verificationKey ?? '');
+    await io.summary(verifySummary(r));
+    if (r.status === 'failed') {
+      throw new UserError(
+        `${options.mode === 'restore' ? 'Restore' : 'Verification'} of backup ${r.backupId} failed:\n- ${r.failures.join('\n- ')}`,
+      );
+    }
+    io.log.info(
+      `${options.mode === 'restore' ? 'Restore' : 'Verification'} of ${r.backupId} passed: RTO ${r.rtoSeconds.toFixed(1)} s, RPO ${Math.round(r.rpoSeconds)} s, ${r.tablesChecked} tables, ${r.rowsChecked} rows.`,
+    );
+  } catch (e) {
+    io.setOutput('status', 'failed');
+    throw e;
+  }
+}
+
+/** CLI `list`: every backup of a database with time, size, kind and last verification. */
+export async function listCommand(inputs: InputReader, io: RunIO): Promise<void> {
+  const s3 = readS3Options(inputs);
+  const database = inputs.required('database');
+  const store = ObjectStore.fromOptions(s3);
+  const entries = await listBackups(store, s3.prefix, database);
+  const rows = [];
+  for (const e of entries) {
+    const manifest = e.complete ? await readManifest(store, e) : undefined;
+    const v = await lastVerification(store, e);
+    rows.push({
+      backupId: e.backupId,
+      startedAt: manifest?.startedAt ?? e.time.toISOString(),
+      complete: e.complete,
+      kind: manifest?.kind ?? null,
+      bytes: e.bytes,
+      rows: manifest?.totalRows ?? null,
+      verified: v ? v.status : null,
+      verifiedAt: v?.verifiedAt ?? null,
+    });
+  }
+  io.log.info(`${entries.length} backup(s) under s3://${s3.bucket}/${databasePrefix(s3.prefix, database)}`);
+  for (const r of rows) {
+    io.log.info(
+      `  ${r.backupId}  ${r.complete ? (r.kind ?? '').padEnd(13) : 'INCOMPLETE   '}  ${formatBytes(r.bytes).padStart(10)}  ${r.verified ? `verified: ${r.verified}` : 'not verified'}`,
+    );
+  }
+  io.setOutput('backups', JSON.stringify(rows));
+}
