@@ -1,16 +1,7 @@
 // `npm run drill`: a disaster-recovery rehearsal on embedded defaults. A throwaway Postgres seeded with a small
-// clinic, the embedded S3 server, then the CLI bundle (exactly what users run) backs up and lists what was stored.
-// Leaves nothing running.
-import {
-  listKeys,
-  repoRoot,
-  runCli,
-  startPostgres,
-  startS3,
-  fixture,
-  type TestPostgres,
-  type TestS3,
-} from '../test/harness/index.js';
+// clinic and the embedded S3 server; then the CLI bundle (exactly what users run) backs up, lists, verifies, and
+// after a simulated disaster restores into a new database and proves the data came back. Leaves nothing running.
+import { COUNT_ALL_SQL, fixture, runCli, startPostgres, startS3, type TestPostgres, type TestS3 } from '../test/harness/index.js';
 
 const t0 = performance.now();
 const step = (n: number, text: string) => console.log(`\n[${n}] ${text}`);
@@ -18,14 +9,25 @@ const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
 let pg: TestPostgres | undefined;
 let s3: TestS3 | undefined;
 
-async function cli(args: string[]): Promise<Record<string, string>> {
+async function cli(args: string[]): Promise<unknown> {
+  console.log(`    $ postgres-backup ${args.map((a) => (a.startsWith('postgres://') ? 'postgres://***' : a)).join(' ')}`);
   const out = await runCli(args, s3!.env);
-  if (out.exitCode !== 0) {
-    process.stderr.write(out.stderr);
-    throw new Error(`postgres-backup ${args[0]} failed (exit ${out.exitCode})`);
+  for (const line of out.stderr.split('\n').filter(Boolean)) console.log(`      ${line}`);
+  if (out.exitCode !== 0) throw new Error(`postgres-backup ${args[0]} failed (exit ${out.exitCode})`);
+  return JSON.parse(out.stdout);
+}
+
+async function counts(db: string): Promise<Map<string, number>> {
+  const rows = await pg!.query<{ schema: string; name: string; rows: string }>(COUNT_ALL_SQL, db);
+  return new Map(rows.map((r) => [`${r.schema}.${r.name}`, Number(r.rows)]));
+}
+
+function table(before: Map<string, number>, after: Map<string, number>, restored?: Map<string, number>): void {
+  console.log(`    ${'table'.padEnd(22)}${'before'.padStart(9)}${'after disaster'.padStart(16)}${restored ? 'restored'.padStart(10) : ''}`);
+  for (const [t, n] of before) {
+    const a = after.has(t) ? String(after.get(t)) : 'DROPPED';
+    console.log(`    ${t.padEnd(22)}${String(n).padStart(9)}${a.padStart(16)}${restored ? String(restored.get(t) ?? 'missing').padStart(10) : ''}`);
   }
-  for (const line of out.stderr.split('\n').filter(Boolean)) console.log(`    ${line}`);
-  return JSON.parse(out.stdout) as Record<string, string>;
 }
 
 try {
@@ -34,26 +36,38 @@ try {
   const db = await pg.createDatabase('clinic');
   await pg.query(fixture('clinic.sql'), db);
   const bucket = await s3.createBucket('drill');
-  console.log(`    postgres on port ${pg.port}, S3 at ${s3.endpoint}, bucket ${bucket}`);
-  const s3Args = [
-    '--s3-bucket',
-    bucket,
-    '--s3-endpoint',
-    s3.endpoint,
-    '--s3-force-path-style',
-    'true',
-    '--database',
-    'clinic',
-  ];
+  console.log(`    postgres on port ${pg.port} (database ${db}), S3 at ${s3.endpoint}, bucket ${bucket}`);
+  const s3Args = ['--s3-bucket', bucket, '--s3-endpoint', s3.endpoint, '--s3-force-path-style', 'true', '--database', 'clinic'];
+  const before = await counts(db);
 
-  step(2, 'Backing up with `postgres-backup backup` (pgdump-to-s3)');
-  const backup = await cli(['backup', '--database-url', pg.url(db), ...s3Args]);
-  console.log(`    backup ${backup['backup-id']}: ${backup.bytes} bytes, ${backup.tables} tables, ${backup.rows} rows`);
+  step(2, 'Nightly backup: pg_dump | zstd | S3, manifest written last');
+  const backup = (await cli(['backup', '--database-url', pg.url(db), ...s3Args])) as Record<string, string>;
 
-  step(3, 'What was stored');
-  for (const key of await listKeys(s3.client, bucket)) console.log(`    s3://${bucket}/${key}`);
+  step(3, 'Scheduled verification: restore into a scratch database, compare every row count');
+  const verified = (await cli(['verify', ...s3Args, '--target-url', pg.url('postgres')])) as Record<string, string>;
 
-  console.log(`\nDrill passed in ${elapsed()}. (repository: ${repoRoot})`);
+  step(4, 'What is stored');
+  await cli(['list', ...s3Args]);
+
+  step(5, 'Disaster: someone drops audit_logs and deletes most visits');
+  await pg.query('DROP TABLE audit_logs; DELETE FROM visits WHERE id % 10 <> 0;', db);
+  const after = await counts(db);
+  table(before, after);
+
+  step(6, 'Recovery: restore the latest backup into a new database (restore mode, confirmed by name)');
+  const recovered = await pg.createDatabase('clinic_recovered');
+  const restored = (await cli(['restore', ...s3Args, '--target-url', pg.url(recovered), '--confirm', recovered])) as Record<string, string>;
+
+  step(7, 'Proof: every table has its rows back');
+  const back = await counts(recovered);
+  table(before, after, back);
+  const lost = [...before].filter(([t, n]) => back.get(t) !== n);
+  if (lost.length) throw new Error(`rows missing after restore: ${lost.map(([t]) => t).join(', ')}`);
+
+  console.log(`\nBackup ${backup['backup-id']}: ${backup.bytes} bytes, ${backup.tables} tables, ${backup.rows} rows.`);
+  console.log(`Verification: ${verified.status}, RTO ${verified['rto-seconds']} s, RPO ${verified['rpo-seconds']} s.`);
+  console.log(`Recovery into ${recovered}: ${restored.status}, RTO ${restored['rto-seconds']} s, RPO ${restored['rpo-seconds']} s.`);
+  console.log(`\nDrill passed in ${elapsed()}.`);
 } catch (e) {
   console.error(`\nDrill FAILED after ${elapsed()}: ${(e as Error).message}`);
   process.exitCode = 1;
