@@ -9,6 +9,7 @@ const out = process.argv[2] ? path.resolve(process.argv[2]) : path.join(root, 'd
 export const ENTRIES = {
   'pgdump-to-s3': 'src/actions/pgdump-to-s3.ts',
   'verify-restore': 'src/actions/verify-restore.ts',
+  'prune-retention': 'src/actions/prune-retention.ts',
   cli: 'src/cli.ts',
 };
 

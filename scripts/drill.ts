@@ -1,7 +1,15 @@
 // `npm run drill`: a disaster-recovery rehearsal on embedded defaults. A throwaway Postgres seeded with a small
 // clinic and the embedded S3 server; then the CLI bundle (exactly what users run) backs up, lists, verifies, and
 // after a simulated disaster restores into a new database and proves the data came back. Leaves nothing running.
-import { COUNT_ALL_SQL, fixture, runCli, startPostgres, startS3, type TestPostgres, type TestS3 } from '../test/harness/index.js';
+import {
+  COUNT_ALL_SQL,
+  fixture,
+  runCli,
+  startPostgres,
+  startS3,
+  type TestPostgres,
+  type TestS3,
+} from '../test/harness/index.js';
 
 const t0 = performance.now();
 const step = (n: number, text: string) => console.log(`\n[${n}] ${text}`);
@@ -10,7 +18,9 @@ let pg: TestPostgres | undefined;
 let s3: TestS3 | undefined;
 
 async function cli(args: string[]): Promise<unknown> {
-  console.log(`    $ postgres-backup ${args.map((a) => (a.startsWith('postgres://') ? 'postgres://***' : a)).join(' ')}`);
+  console.log(
+    `    $ postgres-backup ${args.map((a) => (a.startsWith('postgres://') ? 'postgres://***' : a)).join(' ')}`,
+  );
   const out = await runCli(args, s3!.env);
   for (const line of out.stderr.split('\n').filter(Boolean)) console.log(`      ${line}`);
   if (out.exitCode !== 0) throw new Error(`postgres-backup ${args[0]} failed (exit ${out.exitCode})`);
@@ -23,10 +33,14 @@ async function counts(db: string): Promise<Map<string, number>> {
 }
 
 function table(before: Map<string, number>, after: Map<string, number>, restored?: Map<string, number>): void {
-  console.log(`    ${'table'.padEnd(22)}${'before'.padStart(9)}${'after disaster'.padStart(16)}${restored ? 'restored'.padStart(10) : ''}`);
+  console.log(
+    `    ${'table'.padEnd(22)}${'before'.padStart(9)}${'after disaster'.padStart(16)}${restored ? 'restored'.padStart(10) : ''}`,
+  );
   for (const [t, n] of before) {
     const a = after.has(t) ? String(after.get(t)) : 'DROPPED';
-    console.log(`    ${t.padEnd(22)}${String(n).padStart(9)}${a.padStart(16)}${restored ? String(restored.get(t) ?? 'missing').padStart(10) : ''}`);
+    console.log(
+      `    ${t.padEnd(22)}${String(n).padStart(9)}${a.padStart(16)}${restored ? String(restored.get(t) ?? 'missing').padStart(10) : ''}`,
+    );
   }
 }
 
@@ -37,7 +51,16 @@ try {
   await pg.query(fixture('clinic.sql'), db);
   const bucket = await s3.createBucket('drill');
   console.log(`    postgres on port ${pg.port} (database ${db}), S3 at ${s3.endpoint}, bucket ${bucket}`);
-  const s3Args = ['--s3-bucket', bucket, '--s3-endpoint', s3.endpoint, '--s3-force-path-style', 'true', '--database', 'clinic'];
+  const s3Args = [
+    '--s3-bucket',
+    bucket,
+    '--s3-endpoint',
+    s3.endpoint,
+    '--s3-force-path-style',
+    'true',
+    '--database',
+    'clinic',
+  ];
   const before = await counts(db);
 
   step(2, 'Nightly backup: pg_dump | zstd | S3, manifest written last');
@@ -56,7 +79,14 @@ try {
 
   step(6, 'Recovery: restore the latest backup into a new database (restore mode, confirmed by name)');
   const recovered = await pg.createDatabase('clinic_recovered');
-  const restored = (await cli(['restore', ...s3Args, '--target-url', pg.url(recovered), '--confirm', recovered])) as Record<string, string>;
+  const restored = (await cli([
+    'restore',
+    ...s3Args,
+    '--target-url',
+    pg.url(recovered),
+    '--confirm',
+    recovered,
+  ])) as Record<string, string>;
 
   step(7, 'Proof: every table has its rows back');
   const back = await counts(recovered);
@@ -66,7 +96,9 @@ try {
 
   console.log(`\nBackup ${backup['backup-id']}: ${backup.bytes} bytes, ${backup.tables} tables, ${backup.rows} rows.`);
   console.log(`Verification: ${verified.status}, RTO ${verified['rto-seconds']} s, RPO ${verified['rpo-seconds']} s.`);
-  console.log(`Recovery into ${recovered}: ${restored.status}, RTO ${restored['rto-seconds']} s, RPO ${restored['rpo-seconds']} s.`);
+  console.log(
+    `Recovery into ${recovered}: ${restored.status}, RTO ${restored['rto-seconds']} s, RPO ${restored['rpo-seconds']} s.`,
+  );
   console.log(`\nDrill passed in ${elapsed()}.`);
 } catch (e) {
   console.error(`\nDrill FAILED after ${elapsed()}: ${(e as Error).message}`);

@@ -6,6 +6,7 @@ import { consoleIO, type Handler } from './lib/runtime.js';
 import { actionSpec } from './spec.js';
 import { pgdumpToS3 } from './handlers/pgdump-to-s3.js';
 import { listCommand, verifyRestore } from './handlers/verify-restore.js';
+import { planRetentionCommand, pruneRetention } from './handlers/prune-retention.js';
 
 interface Command {
   spec: string;
@@ -33,6 +34,16 @@ const COMMANDS: Record<string, Command> = {
     spec: 'verify-restore',
     handler: listCommand,
     summary: 'list the backups of --database with size, kind and verification',
+  },
+  'plan-retention': {
+    spec: 'prune-retention',
+    handler: planRetentionCommand,
+    summary: 'preview a retention policy on a JSON array of times read from stdin; touches no storage',
+  },
+  prune: {
+    spec: 'prune-retention',
+    handler: pruneRetention,
+    summary: 'apply retention to S3 backups (prune-retention)',
   },
 };
 
@@ -99,8 +110,7 @@ export async function main(argv: string[]): Promise<number> {
     for (const [k, v] of Object.entries(c.defaults ?? {})) if (!values.has(k)) values.set(k, v);
     const io = consoleIO(values, log);
     await c.handler(new InputReader(spec, io.source, log), io);
-    const out = command === 'list' ? JSON.parse(io.outputs.backups ?? '[]') : io.outputs;
-    process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+    process.stdout.write(JSON.stringify('value' in io.printed ? io.printed.value : io.outputs, null, 2) + '\n');
     return 0;
   } catch (e) {
     if (isUserError(e)) {

@@ -172,7 +172,65 @@ const VERIFY_RESTORE: ActionSpec = {
   },
 };
 
-export const ACTIONS: ActionSpec[] = [PGDUMP_TO_S3, VERIFY_RESTORE];
+const KEEP_INPUTS: Record<string, InputSpec> = {
+  'keep-last': { description: 'Keep the newest N backups (`-1`: all).' },
+  'keep-hourly': { description: 'Keep the newest backup of each of the last N hours that have one (`-1`: all).' },
+  'keep-daily': { description: 'Keep the newest backup of each of the last N days that have one (`-1`: all).' },
+  'keep-weekly': { description: 'Keep the newest backup of each of the last N ISO weeks that have one (`-1`: all).' },
+  'keep-monthly': { description: 'Keep the newest backup of each of the last N months that have one (`-1`: all).' },
+  'keep-yearly': { description: 'Keep the newest backup of each of the last N years that have one (`-1`: all).' },
+  'keep-within': {
+    description:
+      'Keep every backup newer than the newest one minus this restic duration, e.g. `1y2m3d4h`, `90d` (m = months).',
+  },
+};
+
+const PRUNE_RETENTION: ActionSpec = {
+  name: 'prune-retention',
+  title: 'Prune backups by retention policy',
+  description:
+    'restic-style retention (keep-last/hourly/daily/weekly/monthly/yearly/within) over S3 backups or Neon snapshot branches, with a dry-run plan that explains every keep, and safety floors that never delete the newest complete or newest verified backup.',
+  inputs: {
+    target: { description: '`s3` (backups written by pgdump-to-s3) or `neon` (snapshot branches).', default: 's3' },
+    ...S3_INPUTS,
+    's3-bucket': { description: 'Bucket that holds the backups (target `s3`).' },
+    database: {
+      description:
+        'Target `s3`: which backup stream under `s3-prefix`. Only keys under `<s3-prefix>/<database>/` are ever touched.',
+    },
+    'neon-api-key': { description: 'Target `neon`: Neon API key. Masked.', secret: true },
+    'neon-project-id': { description: 'Target `neon`: the Neon project.' },
+    'neon-api-host': { description: 'Target `neon`: Neon API base URL.', default: 'https://console.neon.tech/api/v2' },
+    'branch-prefix': {
+      description:
+        'Target `neon`: only branches whose name starts with this are considered; never the default, a protected or a root branch, nor one with children.',
+      default: 'backup-',
+    },
+    ...KEEP_INPUTS,
+    timezone: {
+      description: 'IANA time zone in which hours, days, weeks, months and years are counted.',
+      default: 'UTC',
+    },
+    kind: {
+      description:
+        'Apply the policy only to backups of this kind (`scheduled`, `pre-migration`...); others are untouched.',
+    },
+    'incomplete-grace': {
+      description:
+        'Backups without a manifest, and unfinished multipart uploads, are deleted only once older than this.',
+      default: '24h',
+    },
+    'dry-run': { description: 'Plan and report only; delete nothing.', default: 'false' },
+  },
+  outputs: {
+    kept: 'Number of backups kept.',
+    deleted: 'Number of backups deleted (in a dry run: that would be deleted), incomplete ones included.',
+    'freed-bytes': 'Bytes deleted (in a dry run: that would be freed).',
+    'plan-file': 'Path of the full plan as JSON: every backup with its reasons to keep, or its size if deleted.',
+  },
+};
+
+export const ACTIONS: ActionSpec[] = [PGDUMP_TO_S3, VERIFY_RESTORE, PRUNE_RETENTION];
 
 export function actionSpec(name: string): ActionSpec {
   const spec = ACTIONS.find((a) => a.name === name);

@@ -57,9 +57,21 @@ export interface CalendarParts {
 
 export function calendarIn(timeZone: string): (t: Date) => CalendarParts {
   if (timeZone === 'UTC' || timeZone === 'Etc/UTC') {
-    return (t) => ({ year: t.getUTCFullYear(), month: t.getUTCMonth() + 1, day: t.getUTCDate(), hour: t.getUTCHours() });
+    return (t) => ({
+      year: t.getUTCFullYear(),
+      month: t.getUTCMonth() + 1,
+      day: t.getUTCDate(),
+      hour: t.getUTCHours(),
+    });
   }
-  const fmt = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric' });
+  const fmt = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+  });
   return (t) => {
     const parts: Record<string, number> = {};
     for (const p of fmt.formatToParts(t)) if (p.type !== 'literal') parts[p.type] = Number(p.value);
@@ -88,7 +100,16 @@ export function isoWeek(year: number, month: number, day: number): { year: numbe
 
 /** Offset (ms) of a time zone from UTC at an instant. */
 function zoneOffsetMs(timeZone: string, t: number): number {
-  const fmt = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+  const fmt = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    second: 'numeric',
+  });
   const p: Record<string, number> = {};
   for (const part of fmt.formatToParts(new Date(t))) if (part.type !== 'literal') p[part.type] = Number(part.value);
   const asUtc = Date.UTC(p.year!, p.month! - 1, p.day!, p.hour! % 24, p.minute!, p.second!);
@@ -128,7 +149,10 @@ export function planRetention<T>(
   const now = (options.now ?? new Date()).getTime();
   const cal = calendarIn(timeZone);
   // Newest first; a stable sort keeps the input order of equal times, as restic's sort.Stable does.
-  const list = input.map((x, i) => ({ x, i })).sort((a, b) => b.x.time.getTime() - a.x.time.getTime() || a.i - b.i).map((e) => e.x);
+  const list = input
+    .map((x, i) => ({ x, i }))
+    .sort((a, b) => b.x.time.getTime() - a.x.time.getTime() || a.i - b.i)
+    .map((e) => e.x);
   const keep: PlannedKeep<T>[] = [];
   const remove: PlanInput<T>[] = [];
   if (list.length === 0) return { keep, remove };
@@ -138,10 +162,16 @@ export function planRetention<T>(
   for (const s of list) if (s.time.getTime() > latest && s.time.getTime() < now) latest = s.time.getTime();
   const withinFrom = policy.within ? withinLimit(new Date(latest), policy.within, timeZone) : undefined;
 
-  const buckets = RULES.map((r) => ({ ...r, count: policy[r.key], total: policy[r.key], last: undefined as number | string | undefined }));
+  const buckets = RULES.map((r) => ({
+    ...r,
+    count: policy[r.key],
+    total: policy[r.key],
+    last: undefined as number | string | undefined,
+  }));
   list.forEach((cur, nr) => {
     const reasons: string[] = [];
-    if (withinFrom !== undefined && cur.time.getTime() > withinFrom) reasons.push(`within ${policy.withinText ?? 'keep-within'}`);
+    if (withinFrom !== undefined && cur.time.getTime() > withinFrom)
+      reasons.push(`within ${policy.withinText ?? 'keep-within'}`);
     const c = cal(cur.time);
     for (const b of buckets) {
       if (!(b.count > 0 || b.count === -1)) continue;

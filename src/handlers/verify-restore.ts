@@ -106,5 +106,5 @@ export async function listCommand(inputs: InputReader, io: RunIO): Promise<void>
       `  ${r.backupId}  ${r.complete ? (r.kind ?? '').padEnd(13) : 'INCOMPLETE   '}  ${formatBytes(r.bytes).padStart(10)}  ${r.verified ? `verified: ${r.verified}` : 'not verified'}`,
     );
   }
-  io.setOutput('backups', JSON.stringify(rows));
+  io.result?.(rows);
 }

@@ -13,6 +13,10 @@ export interface RunIO {
   log: Logger;
   setOutput(name: string, value: string | number | boolean): void;
   summary(markdown: string): Promise<void>;
+  /** CLI only: standard input, for commands that read data (plan-retention). */
+  stdin?: () => Promise<string>;
+  /** CLI only: a document to print on stdout instead of the outputs (list, plan-retention). */
+  result?: (value: unknown) => void;
 }
 
 export type Handler = (inputs: InputReader, io: RunIO) => Promise<void>;
@@ -65,15 +69,25 @@ export async function runAction(name: string, handler: Handler, io: RunIO = acti
 export function consoleIO(
   values: Map<string, string>,
   log = new ConsoleLogger(),
-): RunIO & { outputs: Record<string, string> } {
+): RunIO & { outputs: Record<string, string>; printed: { value?: unknown } } {
   const outputs: Record<string, string> = {};
+  const printed: { value?: unknown } = {};
   return {
     source: (name) => values.get(name) ?? '',
     log,
     outputs,
+    printed,
     setOutput: (name, value) => {
       outputs[name] = String(value);
     },
     summary: async () => undefined,
+    stdin: async () => {
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    },
+    result: (value) => {
+      printed.value = value;
+    },
   };
 }

@@ -17,6 +17,8 @@ export interface ActionRun {
   errors: string[];
 }
 
+const runnerTemp = mkdtempSync(path.join(os.tmpdir(), 'runner-temp-'));
+
 /** Every log the bundles printed in this test file, for the no-secrets-in-logs checks. */
 export const collectedLogs: string[] = [];
 
@@ -70,7 +72,8 @@ export async function runBundle(
     GITHUB_SHA: '0123456789abcdef0123456789abcdef01234567',
     GITHUB_SERVER_URL: 'https://github.com',
     GITHUB_WORKFLOW: 'Nightly backup',
-    RUNNER_TEMP: dir,
+    // Like the runner's, it outlives the step (plan files are read after the run).
+    RUNNER_TEMP: runnerTemp,
   });
   for (const [k, spec] of Object.entries(yml.inputs ?? {})) {
     if (spec.default !== undefined) childEnv[`INPUT_${k.toUpperCase()}`] = String(spec.default);

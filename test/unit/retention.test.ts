@@ -2,16 +2,25 @@ import { parseCalendarDuration } from '../../src/lib/duration.js';
 import { isoWeek, planRetention, type RetentionPolicy } from '../../src/core/retention.js';
 
 const NONE: RetentionPolicy = { last: 0, hourly: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 };
-const policy = (p: Partial<RetentionPolicy> & { within?: string } = {}): RetentionPolicy => {
-  const { within, ...rest } = p as { within?: string };
-  return { ...NONE, ...(rest as Partial<RetentionPolicy>), ...(within ? { within: parseCalendarDuration('keep-within', within), withinText: within } : {}) };
+type Counts = Partial<Omit<RetentionPolicy, 'within' | 'withinText'>> & { within?: string };
+const policy = (p: Counts = {}): RetentionPolicy => {
+  const { within, ...rest } = p;
+  return {
+    ...NONE,
+    ...rest,
+    ...(within ? { within: parseCalendarDuration('keep-within', within), withinText: within } : {}),
+  };
 };
 const NOW = new Date('2030-01-01T00:00:00Z');
 
 function plan(times: Record<string, string>, p: RetentionPolicy, timeZone = 'UTC', now = NOW) {
   const input = Object.entries(times).map(([id, t]) => ({ id, time: new Date(t), item: id }));
   const r = planRetention(input, p, { timeZone, now });
-  return { keep: r.keep.map((k) => k.id), remove: r.remove.map((k) => k.id).sort(), reasons: Object.fromEntries(r.keep.map((k) => [k.id, k.reasons])) };
+  return {
+    keep: r.keep.map((k) => k.id),
+    remove: r.remove.map((k) => k.id).sort(),
+    reasons: Object.fromEntries(r.keep.map((k) => [k.id, k.reasons])),
+  };
 }
 
 // a..i, newest last here; the planner orders newest first.
@@ -28,13 +37,17 @@ const T = {
 };
 
 describe('each rule alone (restic forget semantics)', () => {
-  test.each<[string, Partial<RetentionPolicy> & { within?: string }, string[]]>([
+  test.each<[string, Counts, string[]]>([
     ['keep-last 3', { last: 3 }, ['i', 'h', 'g']],
     ['keep-last -1 keeps everything', { last: -1 }, ['i', 'h', 'g', 'f', 'e', 'd', 'c', 'b', 'a']],
     ['keep-hourly 2', { hourly: 2 }, ['i', 'h']],
     ['keep-hourly 20: e and d share an hour', { hourly: 20 }, ['i', 'h', 'g', 'f', 'e', 'c', 'b', 'a']],
     ['keep-daily 3', { daily: 3 }, ['i', 'h', 'g']],
-    ['keep-daily 20: newest per day, and the oldest while counts are left', { daily: 20 }, ['i', 'h', 'g', 'f', 'e', 'c', 'b', 'a']],
+    [
+      'keep-daily 20: newest per day, and the oldest while counts are left',
+      { daily: 20 },
+      ['i', 'h', 'g', 'f', 'e', 'c', 'b', 'a'],
+    ],
     ['keep-weekly 2', { weekly: 2 }, ['i', 'h']],
     ['keep-weekly 10: ISO weeks, oldest kept', { weekly: 10 }, ['i', 'h', 'g', 'f', 'c', 'a']],
     ['keep-monthly 2', { monthly: 2 }, ['i', 'h']],
@@ -46,7 +59,11 @@ describe('each rule alone (restic forget semantics)', () => {
     ['keep-within 30d', { within: '30d' }, ['i', 'h', 'g']],
     ['keep-within 7d', { within: '7d' }, ['i']],
     ['keep-within 1y keeps all', { within: '1y' }, ['i', 'h', 'g', 'f', 'e', 'd', 'c', 'b', 'a']],
-    ['keep-within 1m26d23h: hours count too (d is exactly on the limit)', { within: '1m26d23h' }, ['i', 'h', 'g', 'f', 'e']],
+    [
+      'keep-within 1m26d23h: hours count too (d is exactly on the limit)',
+      { within: '1m26d23h' },
+      ['i', 'h', 'g', 'f', 'e'],
+    ],
   ])('%s', (_name, p, keep) => {
     const r = plan(T, policy(p));
     expect(r.keep).toEqual(keep);
@@ -123,9 +140,15 @@ describe('calendar edges', () => {
 
 describe('ties, empties and the clock', () => {
   test('same-timestamp duplicates: input order decides, like a stable sort', () => {
-    const r = plan({ first: '2026-05-01T00:00:00Z', second: '2026-05-01T00:00:00Z', older: '2026-04-01T00:00:00Z' }, policy({ last: 1 }));
+    const r = plan(
+      { first: '2026-05-01T00:00:00Z', second: '2026-05-01T00:00:00Z', older: '2026-04-01T00:00:00Z' },
+      policy({ last: 1 }),
+    );
     expect(r.keep).toEqual(['first']);
-    const d = plan({ second: '2026-05-01T00:00:00Z', first: '2026-05-01T00:00:00Z', older: '2026-04-01T00:00:00Z' }, policy({ daily: 1 }));
+    const d = plan(
+      { second: '2026-05-01T00:00:00Z', first: '2026-05-01T00:00:00Z', older: '2026-04-01T00:00:00Z' },
+      policy({ daily: 1 }),
+    );
     expect(d.keep).toEqual(['second']);
   });
   test('an empty input is an empty plan', () => {
@@ -135,11 +158,21 @@ describe('ties, empties and the clock', () => {
     expect(() => planRetention([{ id: 'x', time: new Date(), item: 1 }], policy())).toThrow(/No keep rule is set/);
   });
   test('keep-within measures from the newest backup that is not in the future', () => {
-    const X = { future: '2031-01-01T00:00:00Z', newest: '2029-12-31T00:00:00Z', weekAgo: '2029-12-24T00:00:00Z', old: '2029-01-01T00:00:00Z' };
+    const X = {
+      future: '2031-01-01T00:00:00Z',
+      newest: '2029-12-31T00:00:00Z',
+      weekAgo: '2029-12-24T00:00:00Z',
+      old: '2029-01-01T00:00:00Z',
+    };
     expect(plan(X, policy({ within: '10d' })).keep).toEqual(['future', 'newest', 'weekAgo']);
   });
   test('protected backups are kept with their reason even when the policy would remove them', () => {
-    const input = Object.entries(T).map(([id, t]) => ({ id, time: new Date(t), item: id, protect: id === 'c' ? ['newest verified backup'] : [] }));
+    const input = Object.entries(T).map(([id, t]) => ({
+      id,
+      time: new Date(t),
+      item: id,
+      protect: id === 'c' ? ['newest verified backup'] : [],
+    }));
     const r = planRetention(input, policy({ last: 1 }), { now: NOW });
     expect(r.keep.map((k) => [k.id, k.reasons])).toEqual([
       ['i', ['last 1/1']],
@@ -166,7 +199,14 @@ describe('properties on random timelines', () => {
       item: i,
       protect: r() < 0.02 ? ['newest verified backup'] : [],
     }));
-    const counts = { last: Math.floor(r() * 5), hourly: Math.floor(r() * 5), daily: Math.floor(r() * 10), weekly: Math.floor(r() * 6), monthly: Math.floor(r() * 13), yearly: Math.floor(r() * 3) };
+    const counts = {
+      last: Math.floor(r() * 5),
+      hourly: Math.floor(r() * 5),
+      daily: Math.floor(r() * 10),
+      weekly: Math.floor(r() * 6),
+      monthly: Math.floor(r() * 13),
+      yearly: Math.floor(r() * 3),
+    };
     if (Object.values(counts).every((c) => c === 0)) counts.daily = 1;
     const tz = ['UTC', 'Europe/Berlin', 'America/New_York', 'Asia/Kolkata'][seed % 4]!;
     const plan = planRetention(input, { ...NONE, ...counts }, { timeZone: tz, now: NOW });
@@ -176,6 +216,9 @@ describe('properties on random timelines', () => {
     const protectedCount = input.filter((x) => x.protect.length).length;
     const sum = Object.values(counts).reduce((a, b) => a + b, 0);
     expect(plan.keep.length).toBeLessThanOrEqual(sum + protectedCount);
-    if (n > 0) expect(plan.keep.map((k) => k.id)).toContain([...input].sort((a, b) => b.time.getTime() - a.time.getTime())[0]!.id);
+    if (n > 0)
+      expect(plan.keep.map((k) => k.id)).toContain(
+        [...input].sort((a, b) => b.time.getTime() - a.time.getTime())[0]!.id,
+      );
   });
 });

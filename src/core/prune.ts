@@ -1,0 +1,248 @@
+import { writeFileSync } from 'node:fs';
+import { UserError } from '../lib/errors.js';
+import { databasePrefix } from '../lib/keys.js';
+import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
+import type { ObjectStore } from '../lib/s3.js';
+import { listBackups, newestVerified, readManifest, type BackupEntry } from './catalog.js';
+import { planRetention, type RetentionPolicy } from './retention.js';
+
+export interface PruneSettings {
+  policy: RetentionPolicy;
+  timeZone: string;
+  kind?: string;
+  incompleteGraceSeconds: number;
+  dryRun: boolean;
+  /** Where the JSON plan is written. */
+  planFile: string;
+}
+
+/** One row of the plan, whatever the target: an S3 backup or a Neon branch. */
+export interface PlanRow {
+  id: string;
+  time: string;
+  bytes: number;
+  kind?: string;
+  reasons?: string[];
+  /** Why it is deleted, for incomplete backups and stale uploads. */
+  note?: string;
+}
+
+export interface PruneReport {
+  target: 's3' | 'neon';
+  where: string;
+  dryRun: boolean;
+  generatedAt: string;
+  policy: string;
+  timeZone: string;
+  keep: PlanRow[];
+  remove: PlanRow[];
+  /** Kept because their policy does not apply (another kind) or within the grace period. */
+  untouched: PlanRow[];
+  abortedUploads: { key: string; initiated: string }[];
+  failures: { id: string; error: string }[];
+  freedBytes: number;
+}
+
+export function describePolicy(p: RetentionPolicy): string {
+  const parts: string[] = [];
+  for (const k of ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const) {
+    if (p[k] === -1) parts.push(`all ${k}`);
+    else if (p[k] > 0) parts.push(`${p[k]} ${k}`);
+  }
+  if (p.within) parts.push(`all within ${p.withinText} of the newest`);
+  return `keep ${parts.join(', ')}`;
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!);
+      }
+    }),
+  );
+  return out;
+}
+
+/**
+ * Retention over one database's S3 backups. Deletes nothing unless the whole listing succeeded; never the newest
+ * complete nor the newest verified backup; never a key outside `<prefix>/<database>/`.
+ */
+export async function pruneS3(
+  store: ObjectStore,
+  o: { prefix: string; database: string } & PruneSettings,
+  deps: { log: Logger; now?: Date },
+): Promise<PruneReport> {
+  const now = deps.now ?? new Date();
+  const dbPrefix = databasePrefix(o.prefix, o.database);
+  const where = `s3://${store.bucket}/${dbPrefix}`;
+  let entries: BackupEntry[];
+  let uploads: { key: string; uploadId: string; initiated: Date }[];
+  try {
+    entries = await listBackups(store, o.prefix, o.database);
+    uploads = await store.listMultipartUploads(dbPrefix);
+  } catch (e) {
+    throw new UserError(`Listing ${where} failed, so nothing was deleted: ${(e as Error).message}`, { cause: e });
+  }
+  const complete = entries.filter((e) => e.complete);
+  const kinds = new Map<string, string>();
+  if (o.kind) {
+    const manifests = await mapLimit(complete, 8, (e) => readManifest(store, e));
+    complete.forEach((e, i) => kinds.set(e.backupId, manifests[i]!.kind));
+  }
+  const newestComplete = complete.at(-1);
+  const verified = await newestVerified(store, complete);
+  const report: PruneReport = {
+    target: 's3',
+    where,
+    dryRun: o.dryRun,
+    generatedAt: now.toISOString(),
+    policy: describePolicy(o.policy),
+    timeZone: o.timeZone,
+    keep: [],
+    remove: [],
+    untouched: [],
+    abortedUploads: [],
+    failures: [],
+    freedBytes: 0,
+  };
+  const row = (e: BackupEntry): PlanRow => ({
+    id: e.backupId,
+    time: e.time.toISOString(),
+    bytes: e.bytes,
+    ...(kinds.has(e.backupId) ? { kind: kinds.get(e.backupId) } : {}),
+  });
+  const inScope = complete.filter((e) => !o.kind || kinds.get(e.backupId) === o.kind);
+  for (const e of complete)
+    if (!inScope.includes(e))
+      report.untouched.push({ ...row(e), note: `kind ${kinds.get(e.backupId)}, not ${o.kind}` });
+
+  const plan = planRetention(
+    inScope.map((e) => ({
+      id: e.backupId,
+      time: e.time,
+      item: e,
+      protect: [
+        ...(e === newestComplete ? ['newest complete backup'] : []),
+        ...(e === verified ? ['newest verified backup'] : []),
+      ],
+    })),
+    o.policy,
+    { timeZone: o.timeZone, now },
+  );
+  report.keep = plan.keep.map((k) => ({ ...row(k.item), reasons: k.reasons }));
+  report.remove = plan.remove.map((r) => row(r.item));
+
+  const graceEdge = now.getTime() - o.incompleteGraceSeconds * 1000;
+  const staleIncomplete: BackupEntry[] = [];
+  for (const e of entries.filter((x) => !x.complete)) {
+    const last = Math.max(e.lastModified.getTime(), e.time.getTime());
+    if (last < graceEdge) {
+      staleIncomplete.push(e);
+      report.remove.push({
+        ...row(e),
+        note: `incomplete (no manifest), last written ${formatSeconds((now.getTime() - last) / 1000)} ago`,
+      });
+    } else
+      report.untouched.push({
+        ...row(e),
+        note: 'incomplete (no manifest), within the grace period: may still be running',
+      });
+  }
+  const staleUploads = uploads.filter((u) => u.initiated.getTime() < graceEdge);
+  report.abortedUploads = staleUploads.map((u) => ({ key: u.key, initiated: u.initiated.toISOString() }));
+  report.freedBytes = report.remove.reduce((s, r) => s + r.bytes, 0);
+
+  // Defence in depth: the planner's guarantees, checked again right before anything irreversible.
+  const removeIds = new Set(report.remove.map((r) => r.id));
+  if ((newestComplete && removeIds.has(newestComplete.backupId)) || (verified && removeIds.has(verified.backupId))) {
+    throw new Error('bug: the plan deletes the newest complete or newest verified backup; nothing was deleted');
+  }
+  const keys = [...plan.remove.map((r) => r.item), ...staleIncomplete].flatMap((e) => e.keys);
+  if (keys.some((k) => !k.startsWith(dbPrefix)))
+    throw new Error(`bug: a key outside ${dbPrefix} was planned for deletion; nothing was deleted`);
+
+  writeFileSync(o.planFile, JSON.stringify(report, null, 2) + '\n');
+  deps.log.info(
+    `${report.policy} (${o.timeZone}): ${report.keep.length} kept, ${report.remove.length} to delete (${formatBytes(report.freedBytes)}), ${report.untouched.length} untouched, ${staleUploads.length} stale upload(s) under ${where}`,
+  );
+  if (o.dryRun) {
+    deps.log.info('Dry run: nothing was deleted.');
+    return report;
+  }
+  const failed = await store.deleteKeys(keys);
+  for (const f of failed) report.failures.push({ id: f.key, error: f.error });
+  for (const u of staleUploads) {
+    await store
+      .abortMultipartUpload(u.key, u.uploadId)
+      .catch((e: Error) => report.failures.push({ id: `upload ${u.uploadId} of ${u.key}`, error: e.message }));
+  }
+  writeFileSync(o.planFile, JSON.stringify(report, null, 2) + '\n');
+  return report;
+}
+
+/** A month-by-day calendar of kept and deleted backups: the plan at a glance. */
+export function calendarPicture(report: PruneReport): string {
+  const days = new Map<string, 'keep' | 'remove'>();
+  for (const r of report.remove) days.set(r.time.slice(0, 10), days.get(r.time.slice(0, 10)) ?? 'remove');
+  for (const k of report.keep) days.set(k.time.slice(0, 10), 'keep');
+  if (days.size === 0) return '';
+  const months = [...new Set([...days.keys()].map((d) => d.slice(0, 7)))].sort().reverse();
+  const lines = [
+    '| Month | ' + Array.from({ length: 31 }, (_, i) => String(i + 1)).join(' | ') + ' |',
+    '|---|' + '---|'.repeat(31),
+  ];
+  for (const m of months) {
+    const cells = Array.from({ length: 31 }, (_, i) => {
+      const v = days.get(`${m}-${String(i + 1).padStart(2, '0')}`);
+      return v === 'keep' ? '🟩' : v === 'remove' ? '🟥' : '';
+    });
+    lines.push(`| ${m} | ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+export function pruneSummary(r: PruneReport, limit = 100): string {
+  const verb = r.dryRun ? 'would delete' : 'deleted';
+  const lines = [
+    `## Retention ${r.dryRun ? 'plan (dry run: nothing deleted)' : 'applied'}: ${r.keep.length} kept, ${r.remove.length} ${verb} (${formatBytes(r.freedBytes)})`,
+    '',
+    `\`${r.where}\` · ${r.policy} · days in ${r.timeZone}`,
+    '',
+  ];
+  if (r.failures.length)
+    lines.push(
+      `**${r.failures.length} deletion(s) failed:**`,
+      '',
+      ...r.failures.slice(0, limit).map((f) => `- \`${f.id}\`: ${f.error}`),
+      '',
+    );
+  const picture = calendarPicture(r);
+  if (picture) lines.push('🟩 kept · 🟥 ' + verb + ' (by backup day, UTC)', '', picture, '');
+  lines.push('### Kept', '', '| Backup | Time | Size | Why |', '|---|---|---|---|');
+  for (const k of r.keep.slice(0, limit))
+    lines.push(`| \`${k.id}\` | ${k.time} | ${formatBytes(k.bytes)} | ${k.reasons!.join(', ')} |`);
+  if (r.keep.length > limit) lines.push(`| ... ${r.keep.length - limit} more in the plan file | | | |`);
+  lines.push(
+    '',
+    `### ${r.dryRun ? 'Would delete' : 'Deleted'}`,
+    '',
+    '| Backup | Time | Size | Note |',
+    '|---|---|---|---|',
+  );
+  for (const d of r.remove.slice(0, limit))
+    lines.push(`| \`${d.id}\` | ${d.time} | ${formatBytes(d.bytes)} | ${d.note ?? 'no rule keeps it'} |`);
+  if (r.remove.length > limit) lines.push(`| ... ${r.remove.length - limit} more in the plan file | | | |`);
+  if (r.untouched.length) {
+    lines.push('', '### Untouched', '', ...r.untouched.slice(0, limit).map((u) => `- \`${u.id}\`: ${u.note}`));
+  }
+  if (r.abortedUploads.length)
+    lines.push(
+      '',
+      `${r.dryRun ? 'Would abort' : 'Aborted'} ${r.abortedUploads.length} unfinished multipart upload(s).`,
+    );
+  return lines.join('\n') + '\n';
+}

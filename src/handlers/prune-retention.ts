@@ -1,0 +1,119 @@
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseCalendarDuration } from '../lib/duration.js';
+import { inputError, UserError } from '../lib/errors.js';
+import type { InputReader } from '../lib/inputs.js';
+import type { RunIO } from '../lib/runtime.js';
+import { ObjectStore, readS3Options } from '../lib/s3.js';
+import { planRetention, validTimeZone, type RetentionPolicy } from '../core/retention.js';
+import { pruneS3, pruneSummary, type PruneSettings } from '../core/prune.js';
+
+/** The keep-* inputs; `-1` is unlimited; at least one rule is required. */
+export function readPolicy(inputs: InputReader): RetentionPolicy {
+  const count = (name: string) => {
+    const v = inputs.int(name, -1, 1_000_000);
+    return v ?? 0;
+  };
+  const within = inputs.optional('keep-within');
+  const policy: RetentionPolicy = {
+    last: count('keep-last'),
+    hourly: count('keep-hourly'),
+    daily: count('keep-daily'),
+    weekly: count('keep-weekly'),
+    monthly: count('keep-monthly'),
+    yearly: count('keep-yearly'),
+    ...(within ? { within: parseCalendarDuration('keep-within', within), withinText: within } : {}),
+  };
+  return policy;
+}
+
+export function readTimeZone(inputs: InputReader): string {
+  const tz = inputs.string('timezone');
+  if (!validTimeZone(tz))
+    throw inputError(
+      'timezone',
+      `"${tz}" is not an IANA time zone`,
+      'Use a name such as `UTC`, `Europe/Berlin` or `America/New_York`.',
+    );
+  return tz;
+}
+
+function readSettings(inputs: InputReader): PruneSettings {
+  const dir = process.env.RUNNER_TEMP || mkdtempSync(path.join(os.tmpdir(), 'pba-prune-'));
+  return {
+    policy: readPolicy(inputs),
+    timeZone: readTimeZone(inputs),
+    kind: inputs.optional('kind'),
+    incompleteGraceSeconds: inputs.durationSeconds('incomplete-grace') ?? 86400,
+    dryRun: inputs.bool('dry-run'),
+    planFile: path.join(dir, `retention-plan-${Date.now()}.json`),
+  };
+}
+
+export async function pruneRetention(inputs: InputReader, io: RunIO): Promise<void> {
+  const target = inputs.oneOf('target', ['s3', 'neon'] as const);
+  if (target === 'neon')
+    throw new UserError(
+      'Input `target`: `neon` needs the neon-snapshot client, which this build does not include yet. Use `target: s3`.',
+    );
+  const s3 = readS3Options(inputs);
+  const database = inputs.required('database');
+  const settings = readSettings(inputs);
+  const report = await pruneS3(
+    ObjectStore.fromOptions(s3),
+    { prefix: s3.prefix, database, ...settings },
+    { log: io.log },
+  );
+  io.setOutput('kept', report.keep.length);
+  io.setOutput('deleted', report.remove.length);
+  io.setOutput('freed-bytes', report.freedBytes);
+  io.setOutput('plan-file', settings.planFile);
+  await io.summary(pruneSummary(report));
+  if (report.failures.length) {
+    throw new UserError(
+      `${report.failures.length} deletion(s) failed (the rest succeeded):\n${report.failures
+        .slice(0, 20)
+        .map((f) => `- ${f.id}: ${f.error}`)
+        .join('\n')}\nCheck the credentials' s3:DeleteObject permission and re-run; retention is idempotent.`,
+    );
+  }
+}
+
+interface TimelineEntry {
+  time: string;
+  id?: string;
+}
+
+/** CLI `plan-retention`: a JSON array of times (or {time, id}) on stdin, the plan on stdout; touches no storage. */
+export async function planRetentionCommand(inputs: InputReader, io: RunIO): Promise<void> {
+  const policy = readPolicy(inputs);
+  const timeZone = readTimeZone(inputs);
+  const text = (await io.stdin?.()) ?? '';
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new UserError(
+      'plan-retention reads a JSON array on standard input: ["2026-11-21T02:00:00Z", ...] or [{"time": "...", "id": "..."}, ...].',
+    );
+  }
+  if (!Array.isArray(data))
+    throw new UserError('plan-retention: standard input must be a JSON array of timestamps or {time, id} objects.');
+  const entries: TimelineEntry[] = data.map((d, i) => {
+    const e: TimelineEntry = typeof d === 'string' ? { time: d } : (d as TimelineEntry);
+    if (typeof e?.time !== 'string' || Number.isNaN(Date.parse(e.time))) {
+      throw new UserError(`plan-retention: entry ${i} (${JSON.stringify(d)}) has no ISO-8601 \`time\`.`);
+    }
+    return e;
+  });
+  const plan = planRetention(
+    entries.map((e, i) => ({ id: e.id ?? String(i), time: new Date(e.time), item: e })),
+    policy,
+    { timeZone },
+  );
+  io.result?.({
+    keep: plan.keep.map((k) => ({ time: k.item.time, id: k.item.id ?? null, reasons: k.reasons })),
+    remove: plan.remove.map((r) => ({ time: r.item.time, id: r.item.id ?? null })),
+  });
+}
