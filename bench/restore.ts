@@ -1,0 +1,98 @@
+// npm run bench:restore — bare pg_restore of a local copy of a backup vs verify-restore end to end from the local
+// S3 server, on a database of random text (BENCH_SIZE_MB, default 1000). Prints; asserts nothing.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { getObjectBytes, parseOutputFile, startPostgres, startS3 } from '../test/harness/index.js';
+import { actionEnv, bundle, databaseBytes, seedRandomText, timed } from './common.js';
+
+const mb = Number(process.env.BENCH_SIZE_MB ?? 1000);
+const jobs = String(os.availableParallelism());
+const work = mkdtempSync(path.join(os.tmpdir(), 'bench-restore-'));
+const [pg, s3] = await Promise.all([startPostgres(), startS3()]);
+const bucket = await s3.createBucket('bench');
+const pgEnv = { ...process.env, PGPASSWORD: pg.password };
+const s3Inputs = {
+  's3-bucket': bucket,
+  's3-endpoint': s3.endpoint,
+  's3-force-path-style': 'true',
+  's3-prefix': 'postgres-backups',
+  's3-checksum': 'auto',
+};
+
+async function action(name: string, inputs: Record<string, string>) {
+  const out = path.join(work, 'out');
+  writeFileSync(out, '');
+  const r = await timed(
+    process.execPath,
+    [bundle(name)],
+    actionEnv(inputs, { ...s3.env, GITHUB_OUTPUT: out, RUNNER_TEMP: work }),
+  );
+  if (r.code !== 0) throw new Error(`${name} failed: ${r.stderr}`);
+  return { ...r, outputs: parseOutputFile(readFileSync(out, 'utf8')) };
+}
+
+try {
+  const db = await pg.createDatabase('bench');
+  process.stderr.write(`Seeding ~${mb} MB of random text...\n`);
+  await seedRandomText(pg, db, mb);
+  const dbBytes = await databaseBytes(pg, db);
+  const backup = await action('pgdump-to-s3', {
+    ...s3Inputs,
+    'database-url': pg.url(db),
+    database: 'bench',
+    compression: 'zstd',
+    'storage-class': 'STANDARD',
+    sse: 'AES256',
+    kind: 'scheduled',
+    'lock-wait-timeout': '30s',
+  });
+
+  // (a) bare: the same stored object on local disk, zstd -d, then pg_restore -j into a fresh database.
+  const local = path.join(work, 'dump.zst');
+  writeFileSync(local, await getObjectBytes(s3.client, bucket, backup.outputs['dump-key']!));
+  const plain = path.join(work, 'dump.pgdump');
+  const unzip = await timed('zstd', ['-d', '-q', '-f', local, '-o', plain]);
+  const fresh = await pg.createDatabase('bare');
+  const bare = await timed(
+    'pg_restore',
+    [
+      '--no-owner',
+      '--no-acl',
+      '--no-password',
+      `--jobs=${jobs}`,
+      `--dbname=${pg.url(fresh, '').replace(':@', '@')}`,
+      plain,
+    ],
+    pgEnv,
+  );
+  if (bare.code !== 0) throw new Error(bare.stderr);
+  rmSync(plain);
+  const a = unzip.seconds + bare.seconds;
+
+  // (b) verify-restore end to end from S3: download + checksum + decompress + restore + row counts.
+  const b = await action('verify-restore', {
+    ...s3Inputs,
+    database: 'bench',
+    'backup-id': 'latest',
+    'target-url': pg.url('postgres'),
+    mode: 'verify',
+    clean: 'false',
+    jobs,
+  });
+  console.log(
+    [
+      `### Restore of a ${(dbBytes / 1e9).toFixed(2)} GB database (backup ${(Number(backup.outputs.bytes) / 1e6).toFixed(0)} MB, zstd), ${jobs} jobs`,
+      '',
+      '| Method | Seconds |',
+      '|---|---|',
+      `| (a) zstd -d local file + pg_restore -j${jobs} into a fresh database | ${a.toFixed(1)} (${unzip.seconds.toFixed(1)} + ${bare.seconds.toFixed(1)}) |`,
+      `| (b) verify-restore end to end from S3 (reported RTO ${b.outputs['rto-seconds']} s) | ${b.seconds.toFixed(1)} |`,
+      '',
+      `b/a = ${(b.seconds / a).toFixed(2)}; peak RSS of verify-restore ${b.peakRssMb.toFixed(0)} MB.`,
+    ].join('\n'),
+  );
+} finally {
+  await Promise.all([pg.stop(), s3.stop()]);
+  rmSync(work, { recursive: true, force: true });
+}
