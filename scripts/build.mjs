@@ -10,6 +10,7 @@ export const ENTRIES = {
   'pgdump-to-s3': 'src/actions/pgdump-to-s3.ts',
   'verify-restore': 'src/actions/verify-restore.ts',
   'prune-retention': 'src/actions/prune-retention.ts',
+  'neon-snapshot': 'src/actions/neon-snapshot.ts',
   cli: 'src/cli.ts',
 };
 

@@ -7,6 +7,7 @@ import { actionSpec } from './spec.js';
 import { pgdumpToS3 } from './handlers/pgdump-to-s3.js';
 import { listCommand, verifyRestore } from './handlers/verify-restore.js';
 import { planRetentionCommand, pruneRetention } from './handlers/prune-retention.js';
+import { neonSnapshotAction } from './handlers/neon-snapshot.js';
 
 interface Command {
   spec: string;
@@ -43,7 +44,18 @@ const COMMANDS: Record<string, Command> = {
   prune: {
     spec: 'prune-retention',
     handler: pruneRetention,
-    summary: 'apply retention to S3 backups (prune-retention)',
+    summary: 'apply retention to S3 backups or Neon snapshot branches (prune-retention)',
+  },
+  'neon-snapshot': {
+    spec: 'neon-snapshot',
+    handler: neonSnapshotAction,
+    summary: 'create a Neon branch at a point in time (neon-snapshot)',
+  },
+  'neon-restore': {
+    spec: 'neon-snapshot',
+    handler: neonSnapshotAction,
+    summary: 'restore a Neon branch in place to a point in time (neon-snapshot with --mode restore; needs --confirm)',
+    defaults: { mode: 'restore' },
   },
 };
 

@@ -230,7 +230,75 @@ const PRUNE_RETENTION: ActionSpec = {
   },
 };
 
-export const ACTIONS: ActionSpec[] = [PGDUMP_TO_S3, VERIFY_RESTORE, PRUNE_RETENTION];
+export const NEON_INPUTS: Record<string, InputSpec> = {
+  'neon-api-key': { description: 'Neon API key. Masked.', required: true, secret: true },
+  'neon-project-id': { description: 'The Neon project, e.g. `late-frost-12345`.', required: true },
+  'neon-api-host': { description: 'Neon API base URL.', default: 'https://console.neon.tech/api/v2' },
+};
+
+const NEON_SNAPSHOT: ActionSpec = {
+  name: 'neon-snapshot',
+  title: 'Neon snapshot or in-place restore',
+  description:
+    'Point-in-time snapshots of a Neon branch (a branch at a timestamp or LSN, with an optional expiry), and in-place restores of a branch to a point in time, waiting for every operation, with retries.',
+  inputs: {
+    ...NEON_INPUTS,
+    timeout: { description: 'How long to wait for Neon operations (and retries), e.g. `10m`.', default: '10m' },
+    mode: {
+      description:
+        '`snapshot`: create a branch at a point in time. `restore`: restore `branch` in place (needs `confirm`).',
+      default: 'snapshot',
+    },
+    branch: {
+      description:
+        'Snapshot: the source branch (name or id; empty: the default branch). Restore: the branch to restore.',
+    },
+    'source-branch': {
+      description: 'Restore: the branch to restore from (name or id). Empty: the branch itself (its own history).',
+    },
+    timestamp: {
+      description:
+        "Point in time (RFC 3339, e.g. `2026-11-21T02:00:00Z`) within the project's history window. Not with `lsn`. Empty (and no `lsn`): now.",
+    },
+    lsn: { description: 'Point in time as a Log Sequence Number, e.g. `0/1F2A3B8`. Not with `timestamp`.' },
+    name: {
+      description:
+        "Snapshot: the new branch's name. Empty: `backup-<UTC yyyymmddThhmmssZ>` of the point in time. An existing branch of that name is reused (`created=false`).",
+    },
+    'expires-in': {
+      description: 'Snapshot: delete the branch automatically after this long (up to 30 days), e.g. `7d`.',
+    },
+    'expires-at': {
+      description:
+        'Snapshot: delete the branch automatically at this time (RFC 3339, at most 30 days ahead). Not with `expires-in`.',
+    },
+    'create-endpoint': {
+      description: 'Snapshot: also create a read-write compute and output a connection URL for `database` and `role`.',
+      default: 'false',
+    },
+    database: { description: 'With `create-endpoint`: the database for `database-url`.', default: 'neondb' },
+    role: { description: 'With `create-endpoint`: the role for `database-url`.', default: 'neondb_owner' },
+    'preserve-under-name': {
+      description:
+        'Restore: name of the branch that keeps the pre-restore state. Empty: `<branch>-before-restore-<UTC time>`.',
+    },
+    confirm: {
+      description: 'Restore: must equal the name of the branch being restored, the safety catch for manual runs.',
+    },
+  },
+  outputs: {
+    'branch-id': 'Id of the snapshot branch (restore: of the restored branch).',
+    'branch-name': 'Name of that branch.',
+    created: '`true` when the branch was created, `false` when an existing branch of that name was reused.',
+    'parent-lsn': 'LSN of the parent the branch was created (or restored) from.',
+    'parent-timestamp': 'Point in time the branch was created (or restored) from, when Neon reports it.',
+    'expires-at': 'When the branch expires, if it does.',
+    'database-url': 'Connection URL of the snapshot (masked); only with `create-endpoint`.',
+    'preserved-branch-id': 'Restore: id of the branch that keeps the pre-restore state.',
+  },
+};
+
+export const ACTIONS: ActionSpec[] = [PGDUMP_TO_S3, VERIFY_RESTORE, PRUNE_RETENTION, NEON_SNAPSHOT];
 
 export function actionSpec(name: string): ActionSpec {
   const spec = ACTIONS.find((a) => a.name === name);

@@ -12,7 +12,7 @@ export type InputSource = (name: string) => string;
  */
 export class InputReader {
   constructor(
-    private readonly spec: ActionSpec,
+    readonly spec: ActionSpec,
     private readonly source: InputSource,
     private readonly log: Logger,
   ) {}

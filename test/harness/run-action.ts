@@ -106,7 +106,8 @@ export async function runBundle(
       .filter((l) => l.startsWith('::error::'))
       .map((l) => l.slice('::error::'.length).replace(/%0A/g, '\n').replace(/%25/g, '%').replace(/%0D/g, '\r')),
   };
-  collectedLogs.push(logs, result.summary, JSON.stringify(result.outputs));
+  // Outputs are not logs (the runner masks secret outputs such as database-url); logs and the summary are.
+  collectedLogs.push(logs, result.summary);
   rmSync(dir, { recursive: true, force: true });
   return result;
 }

@@ -17,6 +17,7 @@ import { matchesTable, schemaPattern, tablePattern } from '../../src/lib/pg-patt
 import { libpqEnv, parsePgUrl, urlWithoutPassword } from '../../src/lib/pg-url.js';
 import { parseToolVersion, serverMajor } from '../../src/lib/pgtools.js';
 import { parseIdentities, parseRecipients } from '../../src/lib/age.js';
+import { parseRetryAfter, withRetry } from '../../src/lib/retry.js';
 
 describe('parseDurationSeconds', () => {
   test.each([
@@ -206,4 +207,59 @@ describe('manifest validation', () => {
     [{ ...good, artifacts: [{ key: 'k' }] }, 'an artifact lacks key, bytes or sha256'],
     [{ ...good, tables: undefined }, 'no tables list'],
   ])('%j: %s', (m, problem) => expect(manifestProblem(m)).toBe(problem));
+});
+
+describe('withRetry', () => {
+  const run = async (
+    errors: unknown[],
+    classify: (e: unknown) => { retry: boolean; retryAfterMs?: number },
+    attempts = 5,
+  ) => {
+    const slept: number[] = [];
+    let calls = 0;
+    const result = await withRetry(
+      async () => {
+        const e = errors[calls++];
+        if (e) throw e;
+        return 'ok';
+      },
+      {
+        attempts,
+        baseDelayMs: 100,
+        maxDelayMs: 1000,
+        classify,
+        sleep: async (ms) => void slept.push(ms),
+        random: () => 1,
+      },
+    ).catch((e: Error) => `threw ${e.message}`);
+    return { result, slept, calls };
+  };
+  test('backs off exponentially, capped, and returns the first success', async () => {
+    const r = await run([new Error('a'), new Error('b'), new Error('c'), new Error('d')], () => ({ retry: true }));
+    expect(r).toEqual({ result: 'ok', slept: [100, 200, 400, 800], calls: 5 });
+  });
+  test('honours Retry-After when it is longer than the backoff', async () => {
+    const r = await run([new Error('429')], () => ({ retry: true, retryAfterMs: 3000 }));
+    expect(r.slept).toEqual([3000]);
+  });
+  test('stops at once on an error that must not be retried', async () => {
+    expect(await run([new Error('400')], () => ({ retry: false }))).toEqual({
+      result: 'threw 400',
+      slept: [],
+      calls: 1,
+    });
+  });
+  test('gives up after the attempts', async () => {
+    const r = await run([new Error('1'), new Error('2'), new Error('3')], () => ({ retry: true }), 3);
+    expect(r).toEqual({ result: 'threw 3', slept: [100, 200], calls: 3 });
+  });
+  test.each([
+    ['5', 5000],
+    ['0', 0],
+    [null, undefined],
+    ['soon', undefined],
+  ])('Retry-After %s', (v, ms) => expect(parseRetryAfter(v)).toBe(ms));
+  test('Retry-After as an HTTP date', () => {
+    expect(parseRetryAfter('Sat, 21 Nov 2026 02:00:10 GMT', Date.parse('2026-11-21T02:00:00Z'))).toBe(10000);
+  });
 });
