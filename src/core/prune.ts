@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { UserError } from '../lib/errors.js';
 import { databasePrefix } from '../lib/keys.js';
 import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
+import type { Branch, NeonApi } from '../lib/neon.js';
 import type { ObjectStore } from '../lib/s3.js';
 import { listBackups, newestVerified, readManifest, type BackupEntry } from './catalog.js';
 import { planRetention, type RetentionPolicy } from './retention.js';
@@ -22,6 +23,8 @@ export interface PlanRow {
   time: string;
   bytes: number;
   kind?: string;
+  /** Neon: the branch name. */
+  name?: string;
   reasons?: string[];
   /** Why it is deleted, for incomplete backups and stale uploads. */
   note?: string;
@@ -224,7 +227,7 @@ export function pruneSummary(r: PruneReport, limit = 100): string {
   if (picture) lines.push('🟩 kept · 🟥 ' + verb + ' (by backup day, UTC)', '', picture, '');
   lines.push('### Kept', '', '| Backup | Time | Size | Why |', '|---|---|---|---|');
   for (const k of r.keep.slice(0, limit))
-    lines.push(`| \`${k.id}\` | ${k.time} | ${formatBytes(k.bytes)} | ${k.reasons!.join(', ')} |`);
+    lines.push(`| \`${k.name ?? k.id}\` | ${k.time} | ${formatBytes(k.bytes)} | ${k.reasons!.join(', ')} |`);
   if (r.keep.length > limit) lines.push(`| ... ${r.keep.length - limit} more in the plan file | | | |`);
   lines.push(
     '',
@@ -234,7 +237,7 @@ export function pruneSummary(r: PruneReport, limit = 100): string {
     '|---|---|---|---|',
   );
   for (const d of r.remove.slice(0, limit))
-    lines.push(`| \`${d.id}\` | ${d.time} | ${formatBytes(d.bytes)} | ${d.note ?? 'no rule keeps it'} |`);
+    lines.push(`| \`${d.name ?? d.id}\` | ${d.time} | ${formatBytes(d.bytes)} | ${d.note ?? 'no rule keeps it'} |`);
   if (r.remove.length > limit) lines.push(`| ... ${r.remove.length - limit} more in the plan file | | | |`);
   if (r.untouched.length) {
     lines.push('', '### Untouched', '', ...r.untouched.slice(0, limit).map((u) => `- \`${u.id}\`: ${u.note}`));
@@ -245,4 +248,94 @@ export function pruneSummary(r: PruneReport, limit = 100): string {
       `${r.dryRun ? 'Would abort' : 'Aborted'} ${r.abortedUploads.length} unfinished multipart upload(s).`,
     );
   return lines.join('\n') + '\n';
+}
+
+/**
+ * Retention over Neon snapshot branches: only branches named with `branchPrefix`, never the default, a protected
+ * or a root branch, nor one with children; the newest snapshot is always kept.
+ */
+export async function pruneNeon(
+  neon: NeonApi,
+  o: { projectId: string; branchPrefix: string } & PruneSettings,
+  deps: { log: Logger; now?: Date },
+): Promise<PruneReport> {
+  const now = deps.now ?? new Date();
+  const where = `Neon project ${o.projectId}, branches named ${o.branchPrefix}*`;
+  let branches: Branch[];
+  try {
+    branches = await neon.branches(o.projectId);
+  } catch (e) {
+    throw new UserError(
+      `Listing the branches of ${o.projectId} failed, so nothing was deleted: ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
+  const report: PruneReport = {
+    target: 'neon',
+    where,
+    dryRun: o.dryRun,
+    generatedAt: now.toISOString(),
+    policy: describePolicy(o.policy),
+    timeZone: o.timeZone,
+    keep: [],
+    remove: [],
+    untouched: [],
+    abortedUploads: [],
+    failures: [],
+    freedBytes: 0,
+  };
+  const time = (b: Branch) => b.parent_timestamp ?? b.created_at;
+  const row = (b: Branch): PlanRow => ({
+    id: b.id,
+    time: new Date(time(b)).toISOString(),
+    bytes: b.logical_size ?? 0,
+    name: b.name,
+  });
+  const parents = new Set(branches.map((b) => b.parent_id).filter(Boolean));
+  const candidates: Branch[] = [];
+  for (const b of branches.filter((x) => x.name.startsWith(o.branchPrefix))) {
+    const why = b.default
+      ? 'the default branch'
+      : b.protected
+        ? 'a protected branch'
+        : !b.parent_id
+          ? 'a root branch'
+          : parents.has(b.id)
+            ? 'a branch with children'
+            : undefined;
+    if (why) report.untouched.push({ ...row(b), note: `${b.name}: ${why}, never deleted` });
+    else candidates.push(b);
+  }
+  const newest = [...candidates].sort((a, b) => Date.parse(time(b)) - Date.parse(time(a)))[0];
+  const plan = planRetention(
+    candidates.map((b) => ({
+      id: b.id,
+      time: new Date(time(b)),
+      item: b,
+      protect: b === newest ? ['newest snapshot'] : [],
+    })),
+    o.policy,
+    { timeZone: o.timeZone, now },
+  );
+  report.keep = plan.keep.map((k) => ({ ...row(k.item), reasons: k.reasons }));
+  report.remove = plan.remove.map((r) => row(r.item));
+  report.freedBytes = report.remove.reduce((s, r) => s + r.bytes, 0);
+  writeFileSync(o.planFile, JSON.stringify(report, null, 2) + '\n');
+  deps.log.info(
+    `${report.policy} (${o.timeZone}): ${report.keep.length} kept, ${report.remove.length} to delete, ${report.untouched.length} untouched in ${where}`,
+  );
+  if (o.dryRun) {
+    deps.log.info('Dry run: nothing was deleted.');
+    return report;
+  }
+  for (const r of plan.remove) {
+    try {
+      await neon.waitFor(o.projectId, await neon.deleteBranch(o.projectId, r.item.id));
+      deps.log.info(`Deleted branch ${r.item.name} (${r.item.id})`);
+    } catch (e) {
+      report.failures.push({ id: `${r.item.name} (${r.item.id})`, error: (e as Error).message });
+    }
+  }
+  writeFileSync(o.planFile, JSON.stringify(report, null, 2) + '\n');
+  return report;
 }

@@ -7,7 +7,8 @@ import type { InputReader } from '../lib/inputs.js';
 import type { RunIO } from '../lib/runtime.js';
 import { ObjectStore, readS3Options } from '../lib/s3.js';
 import { planRetention, validTimeZone, type RetentionPolicy } from '../core/retention.js';
-import { pruneS3, pruneSummary, type PruneSettings } from '../core/prune.js';
+import { pruneNeon, pruneS3, pruneSummary, type PruneReport, type PruneSettings } from '../core/prune.js';
+import { readNeon } from './neon-snapshot.js';
 
 /** The keep-* inputs; `-1` is unlimited; at least one rule is required. */
 export function readPolicy(inputs: InputReader): RetentionPolicy {
@@ -53,18 +54,33 @@ function readSettings(inputs: InputReader): PruneSettings {
 
 export async function pruneRetention(inputs: InputReader, io: RunIO): Promise<void> {
   const target = inputs.oneOf('target', ['s3', 'neon'] as const);
-  if (target === 'neon')
-    throw new UserError(
-      'Input `target`: `neon` needs the neon-snapshot client, which this build does not include yet. Use `target: s3`.',
-    );
-  const s3 = readS3Options(inputs);
-  const database = inputs.required('database');
-  const settings = readSettings(inputs);
-  const report = await pruneS3(
-    ObjectStore.fromOptions(s3),
-    { prefix: s3.prefix, database, ...settings },
-    { log: io.log },
-  );
+  let report: PruneReport;
+  let settings: PruneSettings;
+  if (target === 'neon') {
+    const { neon, projectId } = readNeon(inputs, io);
+    settings = readSettings(inputs);
+    if (settings.kind) {
+      throw inputError(
+        'kind',
+        'applies to S3 backups only',
+        'Neon snapshot branches have no kind; select them with `branch-prefix` instead.',
+      );
+    }
+    const branchPrefix = inputs.string('branch-prefix');
+    if (!branchPrefix) {
+      throw inputError(
+        'branch-prefix',
+        'is empty',
+        'Give the prefix of the snapshot branches (`backup-` by default): without one, every branch would be a candidate.',
+      );
+    }
+    report = await pruneNeon(neon, { projectId, branchPrefix, ...settings }, { log: io.log });
+  } else {
+    const s3 = readS3Options(inputs);
+    const database = inputs.required('database');
+    settings = readSettings(inputs);
+    report = await pruneS3(ObjectStore.fromOptions(s3), { prefix: s3.prefix, database, ...settings }, { log: io.log });
+  }
   io.setOutput('kept', report.keep.length);
   io.setOutput('deleted', report.remove.length);
   io.setOutput('freed-bytes', report.freedBytes);
@@ -75,7 +91,9 @@ export async function pruneRetention(inputs: InputReader, io: RunIO): Promise<vo
       `${report.failures.length} deletion(s) failed (the rest succeeded):\n${report.failures
         .slice(0, 20)
         .map((f) => `- ${f.id}: ${f.error}`)
-        .join('\n')}\nCheck the credentials' s3:DeleteObject permission and re-run; retention is idempotent.`,
+        .join(
+          '\n',
+        )}\nCheck the permissions (s3:DeleteObject, or the Neon API key's access) and re-run; retention is idempotent.`,
     );
   }
 }

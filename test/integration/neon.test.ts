@@ -301,3 +301,72 @@ test("every response of the test server matches Neon's OpenAPI spec (from @neond
 test('the API key is absent from every log line', () => {
   expect(findSecretsInLogs([neon.apiKey, db.password])).toEqual([]);
 });
+
+describe('prune-retention on Neon snapshot branches', () => {
+  const prune = (inputs: Record<string, string>) =>
+    runBundle('prune-retention', { target: 'neon', ...base(), 'branch-prefix': 'snap-', ...inputs }, env);
+
+  function addBranch(
+    name: string,
+    daysAgo: number,
+    extra: Partial<{ protected: boolean; parent_id: string | undefined; default: boolean }> = {},
+  ) {
+    const id = `br-${name}`;
+    const t = new Date(Date.now() - daysAgo * 86400_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    neon.branches.set(id, {
+      id,
+      name,
+      parent_id: 'br-main-0001',
+      parent_timestamp: t,
+      default: false,
+      protected: false,
+      created_at: t,
+      ...extra,
+    });
+    return id;
+  }
+
+  test('keeps by policy, never touches protected, root, parent or unprefixed branches; dry-run deletes nothing', async () => {
+    for (let d = 0; d < 10; d++) addBranch(`snap-${d}`, d + 0.5);
+    addBranch('snap-protected', 20, { protected: true });
+    addBranch('snap-root', 21, { parent_id: undefined });
+    const parent = addBranch('snap-parent', 22);
+    neon.branches.set('br-snap-child-of-parent', {
+      id: 'br-child',
+      name: 'feature-x',
+      parent_id: parent,
+      default: false,
+      protected: false,
+      created_at: new Date().toISOString(),
+    });
+    addBranch('other-9', 30);
+
+    const dry = await prune({ 'keep-daily': '3', 'dry-run': 'true' });
+    expect(dry.errors).toEqual([]);
+    expect(dry.outputs.deleted).toBe('7');
+    expect(neon.branches.has('br-snap-9')).toBe(true);
+
+    neon.inject({ method: 'DELETE', path: /br-snap-5$/, drop: true, afterApply: true, times: 1 }); // lost answer: retried, 204
+    const run = await prune({ 'keep-daily': '3' });
+    expect(run.errors).toEqual([]);
+    expect(run.outputs).toMatchObject({ kept: '3', deleted: '7' });
+    const left = [...neon.branches.values()]
+      .map((b) => b.name)
+      .filter((n) => n.startsWith('snap-'))
+      .sort();
+    expect(left).toEqual(['snap-0', 'snap-1', 'snap-2', 'snap-parent', 'snap-protected', 'snap-root']);
+    expect([...neon.branches.values()].some((b) => b.name === 'other-9')).toBe(true);
+    expect(run.summary).toContain('a protected branch, never deleted');
+    expect(run.summary).toContain('a branch with children, never deleted');
+  });
+
+  test('no rule is an error; a failed listing deletes nothing', async () => {
+    expect((await prune({})).errors.join('\n')).toContain('No keep rule is set');
+    addBranch('snap-old', 40);
+    neon.inject({ method: 'GET', path: /\/branches$/, status: 500, times: 100 });
+    const run = await prune({ 'keep-last': '1' });
+    expect(run.exitCode).toBe(1);
+    expect(run.errors.join('\n')).toMatch(/Listing the branches of .* failed, so nothing was deleted/);
+    expect(neon.branches.has('br-snap-old')).toBe(true);
+  });
+});
