@@ -11,6 +11,7 @@ export const ENTRIES = {
   'verify-restore': 'src/actions/verify-restore.ts',
   'prune-retention': 'src/actions/prune-retention.ts',
   'neon-snapshot': 'src/actions/neon-snapshot.ts',
+  'open-failure-issue': 'src/actions/open-failure-issue.ts',
   cli: 'src/cli.ts',
 };
 

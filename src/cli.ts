@@ -8,6 +8,7 @@ import { pgdumpToS3 } from './handlers/pgdump-to-s3.js';
 import { listCommand, verifyRestore } from './handlers/verify-restore.js';
 import { planRetentionCommand, pruneRetention } from './handlers/prune-retention.js';
 import { neonSnapshotAction } from './handlers/neon-snapshot.js';
+import { openFailureIssue } from './handlers/open-failure-issue.js';
 
 interface Command {
   spec: string;
@@ -56,6 +57,11 @@ const COMMANDS: Record<string, Command> = {
     handler: neonSnapshotAction,
     summary: 'restore a Neon branch in place to a point in time (neon-snapshot with --mode restore; needs --confirm)',
     defaults: { mode: 'restore' },
+  },
+  'report-status': {
+    spec: 'open-failure-issue',
+    handler: openFailureIssue,
+    summary: 'open, update or close the failure issue of a backup stream (open-failure-issue)',
   },
 };
 

@@ -298,7 +298,52 @@ const NEON_SNAPSHOT: ActionSpec = {
   },
 };
 
-export const ACTIONS: ActionSpec[] = [PGDUMP_TO_S3, VERIFY_RESTORE, PRUNE_RETENTION, NEON_SNAPSHOT];
+const OPEN_FAILURE_ISSUE: ActionSpec = {
+  name: 'open-failure-issue',
+  title: 'Open, update and close a failure issue',
+  description:
+    'One GitHub issue per failing backup stream: opened on the first failure with what failed and what to do, commented on repeats, closed on recovery; optional Slack message.',
+  inputs: {
+    'github-token': {
+      description: 'Token with `issues: write` and `actions: read`.',
+      default: '${{ github.token }}',
+      secret: true,
+    },
+    status: {
+      description:
+        'Result of the job being reported: `success`, `failure` or `cancelled` (e.g. `${{ needs.backup.result }}`).',
+      required: true,
+    },
+    key: { description: 'The stream to deduplicate on. Empty: the workflow name, plus `database` if given.' },
+    database: { description: 'Database name, added to the default `key` and shown in the issue.' },
+    title: { description: 'Issue title. Empty: `Backup failing: <key>`.' },
+    labels: {
+      description:
+        'Labels of the issue, comma-separated; created when missing. The first one is used to find the open issue.',
+      default: 'backup-failure',
+    },
+    assignees: { description: 'GitHub users to assign, comma-separated.' },
+    body: { description: 'Extra markdown for the issue and comments.' },
+    details: { description: 'A JSON object from earlier steps (backup id, error, RTO...), rendered as a table.' },
+    'runbook-url': { description: 'Link to your recovery runbook, shown in the issue.' },
+    'slack-webhook-url': {
+      description: 'Slack incoming webhook: a one-line message on open and on close. Masked.',
+      secret: true,
+    },
+    'on-cancelled': {
+      description: '`ignore`: a cancelled run changes nothing. `failure`: report it as a failure.',
+      default: 'ignore',
+    },
+    repository: { description: 'owner/repo of the issues. Empty: the repository of the run (`GITHUB_REPOSITORY`).' },
+  },
+  outputs: {
+    'issue-number': 'Number of the issue opened, commented on or closed (empty with `action=none`).',
+    'issue-url': 'URL of that issue.',
+    action: '`created`, `commented`, `closed` or `none`.',
+  },
+};
+
+export const ACTIONS: ActionSpec[] = [PGDUMP_TO_S3, VERIFY_RESTORE, PRUNE_RETENTION, NEON_SNAPSHOT, OPEN_FAILURE_ISSUE];
 
 export function actionSpec(name: string): ActionSpec {
   const spec = ACTIONS.find((a) => a.name === name);

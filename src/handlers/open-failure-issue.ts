@@ -1,0 +1,81 @@
+import { inputError } from '../lib/errors.js';
+import { GitHubApi } from '../lib/github.js';
+import type { InputReader } from '../lib/inputs.js';
+import type { RunIO } from '../lib/runtime.js';
+import { reportStatus } from '../core/failure-issue.js';
+
+export async function openFailureIssue(inputs: InputReader, io: RunIO): Promise<void> {
+  let token = inputs.string('github-token');
+  if (!token || token === '${{ github.token }}') token = process.env.GITHUB_TOKEN ?? '';
+  if (!token)
+    throw inputError(
+      'github-token',
+      'is empty',
+      'Pass `${{ github.token }}` (the default in a workflow) or set GITHUB_TOKEN.',
+    );
+  io.log.secret(token);
+  const status = inputs.oneOf('status', ['success', 'failure', 'cancelled', 'skipped'] as const);
+  const repository = inputs.optional('repository') ?? process.env.GITHUB_REPOSITORY ?? '';
+  const [owner, repo, extra] = repository.split('/');
+  if (!owner || !repo || extra !== undefined)
+    throw inputError(
+      'repository',
+      `"${repository}" is not owner/repo`,
+      'Set `repository` (e.g. `acme/app`), or run inside GitHub Actions.',
+    );
+  const database = inputs.optional('database');
+  const workflow = process.env.GITHUB_WORKFLOW ?? 'backup';
+  const key = inputs.optional('key') ?? (database ? `${workflow} / ${database}` : workflow);
+  let details: Record<string, unknown> | undefined;
+  const detailsText = inputs.optional('details');
+  if (detailsText) {
+    try {
+      details = JSON.parse(detailsText) as Record<string, unknown>;
+    } catch {
+      details = undefined;
+    }
+    if (!details || typeof details !== 'object' || Array.isArray(details)) {
+      throw inputError(
+        'details',
+        'is not a JSON object',
+        'Pass e.g. `{"backup-id": "${{ steps.backup.outputs.backup-id }}"}`, or `${{ toJSON(steps.backup.outputs) }}`.',
+      );
+    }
+  }
+  const labels = inputs.list('labels');
+  if (labels.length === 0)
+    throw inputError('labels', 'is empty', 'Give at least one label: it is how the open issue is found again.');
+  const slackUrl = inputs.optional('slack-webhook-url');
+  if (slackUrl && !/^https?:\/\//.test(slackUrl))
+    throw inputError('slack-webhook-url', 'is not an http(s) URL', 'Paste the incoming-webhook URL from Slack.');
+  const server = process.env.GITHUB_SERVER_URL ?? 'https://github.com';
+  const runId = Number(process.env.GITHUB_RUN_ID ?? 0);
+  const result = await reportStatus(
+    {
+      status: status === 'skipped' ? 'cancelled' : status,
+      onCancelled: inputs.oneOf('on-cancelled', ['ignore', 'failure'] as const),
+      key,
+      title: inputs.optional('title') ?? `Backup failing: ${key}`,
+      labels,
+      assignees: inputs.list('assignees'),
+      extraBody: inputs.optional('body'),
+      details,
+      runbookUrl: inputs.optional('runbook-url'),
+      slackWebhookUrl: slackUrl,
+      database,
+      run: {
+        id: runId,
+        attempt: Number(process.env.GITHUB_RUN_ATTEMPT ?? 1),
+        url: `${server}/${owner}/${repo}/actions/runs/${runId}`,
+        workflow,
+      },
+    },
+    { gh: new GitHubApi(token, owner, repo), log: io.log },
+  );
+  io.setOutput('action', result.action);
+  io.setOutput('issue-number', result.issue?.number ?? '');
+  io.setOutput('issue-url', result.issue?.url ?? '');
+  await io.summary(
+    `## Failure issue: ${result.action}${result.issue ? ` [#${result.issue.number}](${result.issue.url})` : ''}\n\nStream \`${key}\`, status \`${status}\`.\n`,
+  );
+}
