@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system tools the tests and the drill use, when they are missing: PostgreSQL (server, pg_dump,
-# pg_restore), zstd and age. Uses apt-get when run as root on Debian/Ubuntu; otherwise says what to install.
+# pg_restore), zstd and age (and, for the tests, the AWS CLI). Uses apt-get when run as root on Debian/Ubuntu; otherwise says what to install.
 set -euo pipefail
 missing=()
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 command -v age >/dev/null 2>&1 || missing+=(age)
+# --for-tests: also the AWS CLI, for the runbook test that restores with stock tools only (aws s3 cp, age, zstd,
+# pg_restore). The drill does not need it.
+if [ "${1:-}" = "--for-tests" ]; then command -v aws >/dev/null 2>&1 || missing+=(awscli); fi
 if ! command -v pg_dump >/dev/null 2>&1 || ! { command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }; then
   missing+=(postgresql)
 fi

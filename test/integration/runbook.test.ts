@@ -1,0 +1,113 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  COUNT_ALL_SQL,
+  exec,
+  fixture,
+  getObjectBytes,
+  repoRoot,
+  runBundle,
+  startPostgres,
+  startS3,
+  tempDir,
+  type TestPostgres,
+  type TestS3,
+} from '../harness/index.js';
+
+let pg: TestPostgres;
+let s3: TestS3;
+afterAll(async () => Promise.all([pg?.stop(), s3?.stop()]));
+
+/** The shell block that follows `<!-- tested: NAME -->` in docs/RUNBOOK.md. */
+function runbookBlock(name: string): string {
+  const text = readFileSync(path.join(repoRoot, 'docs/RUNBOOK.md'), 'utf8');
+  const m = new RegExp(`<!-- tested: ${name} -->\\n\`\`\`sh\\n([\\s\\S]*?)\`\`\``).exec(text);
+  if (!m) throw new Error(`no tested block ${name} in RUNBOOK.md`);
+  return m[1]!;
+}
+
+test('"GitHub is down": the runbook restores an encrypted backup with aws s3 cp, age, zstd and pg_restore only', async () => {
+  [pg, s3] = await Promise.all([startPostgres(), startS3()]);
+  const source = await pg.createDatabase('app');
+  await pg.query(fixture('clinic.sql'), source);
+  const bucket = await s3.createBucket('runbook');
+  const work = tempDir('runbook-');
+  await exec('age-keygen', ['-o', path.join(work, 'key.txt')]);
+  const recipient = (await exec('age-keygen', ['-y', path.join(work, 'key.txt')])).toString().trim();
+  const backup = await runBundle(
+    'pgdump-to-s3',
+    {
+      'database-url': pg.url(source),
+      database: 'app',
+      's3-bucket': bucket,
+      's3-endpoint': s3.endpoint,
+      's3-force-path-style': 'true',
+      'age-recipients': recipient,
+    },
+    s3.env,
+  );
+  expect(backup.errors).toEqual([]);
+  const target = await pg.createDatabase('newserver');
+
+  // The AWS CLI pointed at the test S3 server: path-style addressing in its config, the endpoint by a wrapper
+  // (AWS CLI 2.9 has no AWS_ENDPOINT_URL); everything else is the real CLI.
+  const bin = path.join(work, 'bin');
+  spawnSync('mkdir', ['-p', bin]);
+  const realAws = spawnSync('sh', ['-c', 'command -v aws'], { encoding: 'utf8' }).stdout.trim();
+  expect(realAws).not.toBe('');
+  writeFileSync(path.join(bin, 'aws'), `#!/bin/sh\nexec "${realAws}" --endpoint-url "${s3.endpoint}" "$@"\n`);
+  chmodSync(path.join(bin, 'aws'), 0o755);
+  writeFileSync(path.join(work, 'aws-config'), '[default]\nregion = us-east-1\ns3 =\n    addressing_style = path\n');
+
+  const prefix = backup.outputs['manifest-key']!.replace(/\/manifest\.json$/, '');
+  const r = spawnSync('bash', ['-euo', 'pipefail', '-c', runbookBlock('stock-tools')], {
+    cwd: work,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      ...s3.env,
+      PATH: `${bin}:${process.env.PATH}`,
+      AWS_CONFIG_FILE: path.join(work, 'aws-config'),
+      BUCKET: bucket,
+      BACKUP: prefix,
+      AGE_KEY: path.join(work, 'key.txt'),
+      TARGET: pg.url(target).replace(`:${encodeURIComponent(pg.password)}@`, '@'),
+      PGPASSWORD: pg.password,
+    },
+  });
+  expect(r.stderr).not.toMatch(/error/i);
+  expect(r.status).toBe(0);
+  const manifest = JSON.parse(
+    (await getObjectBytes(s3.client, bucket, backup.outputs['manifest-key']!)).toString(),
+  ) as { tables: { schema: string; name: string; rows: number }[] };
+  const restored = await pg.query<{ schema: string; name: string; rows: string }>(COUNT_ALL_SQL, target);
+  expect(new Map(restored.map((t) => [`${t.schema}.${t.name}`, Number(t.rows)]))).toEqual(
+    new Map(manifest.tables.map((t) => [`${t.schema}.${t.name}`, t.rows])),
+  );
+
+  // A corrupted download stops at the checksum line, before anything is restored.
+  const key = `${prefix}/dump.pgdump.zst.age`;
+  const bytes = await getObjectBytes(s3.client, bucket, key);
+  bytes[100]! ^= 1;
+  const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+  await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes }));
+  const empty = await pg.createDatabase('untouched');
+  const bad = spawnSync('bash', ['-euo', 'pipefail', '-c', runbookBlock('stock-tools')], {
+    cwd: tempDir('runbook-bad-'),
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      ...s3.env,
+      PATH: `${bin}:${process.env.PATH}`,
+      AWS_CONFIG_FILE: path.join(work, 'aws-config'),
+      BUCKET: bucket,
+      BACKUP: prefix,
+      AGE_KEY: path.join(work, 'key.txt'),
+      TARGET: pg.url(empty),
+      PGPASSWORD: pg.password,
+    },
+  });
+  expect(bad.status).not.toBe(0);
+  expect(await pg.query(COUNT_ALL_SQL, empty)).toEqual([]);
+});
