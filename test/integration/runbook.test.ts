@@ -22,7 +22,7 @@ afterAll(async () => Promise.all([pg?.stop(), s3?.stop()]));
 /** The shell block that follows `<!-- tested: NAME -->` in docs/RUNBOOK.md. */
 function runbookBlock(name: string): string {
   const text = readFileSync(path.join(repoRoot, 'docs/RUNBOOK.md'), 'utf8');
-  const m = new RegExp(`<!-- tested: ${name} -->\\n\`\`\`sh\\n([\\s\\S]*?)\`\`\``).exec(text);
+  const m = new RegExp(`<!-- tested: ${name} -->\\s*\`\`\`sh\\n([\\s\\S]*?)\`\`\``).exec(text);
   if (!m) throw new Error(`no tested block ${name} in RUNBOOK.md`);
   return m[1]!;
 }
