@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import type pg from 'pg';
 import { encryptStream } from '../lib/age.js';
+import { DigestStream } from '../lib/digest.js';
 import { UserError } from '../lib/errors.js';
 import { backupPrefix, dumpFileName, MANIFEST_NAME, newBackupId } from '../lib/keys.js';
 import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
@@ -127,22 +127,10 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
     }
     if (encrypted) stream = await encryptStream(stream, o.ageRecipients);
 
-    const hash = createHash('sha256');
-    let bytes = 0;
     // The last stage holds back the end of the stream until every child has exited 0: a dump that failed at the
     // end must fail the upload, never complete it.
-    const guard = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        bytes += chunk.length;
-        cb(null, chunk);
-      },
-      flush(cb) {
-        Promise.all(watches.map((w) => w.succeeded())).then(
-          () => cb(),
-          (e: Error) => cb(e),
-        );
-      },
+    const guard = new DigestStream(async () => {
+      await Promise.all(watches.map((w) => w.succeeded()));
     });
     const body = new PassThrough({ highWaterMark: 1 << 20 });
     const piping = pipeline(stream, guard, body).catch((e: Error) => {
@@ -181,7 +169,8 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
     );
     await client.query('COMMIT');
 
-    const sha256 = hash.digest('hex');
+    const sha256 = guard.sha256();
+    const bytes = guard.bytes;
     const totalRows = counted.reduce((s, t) => s + t.rows, 0);
     const completed = now();
     const manifest: Manifest = {

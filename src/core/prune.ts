@@ -56,6 +56,23 @@ export function describePolicy(p: RetentionPolicy): string {
   return `keep ${parts.join(', ')}`;
 }
 
+function emptyReport(target: PruneReport['target'], where: string, o: PruneSettings, now: Date): PruneReport {
+  return {
+    target,
+    where,
+    dryRun: o.dryRun,
+    generatedAt: now.toISOString(),
+    policy: describePolicy(o.policy),
+    timeZone: o.timeZone,
+    keep: [],
+    remove: [],
+    untouched: [],
+    abortedUploads: [],
+    failures: [],
+    freedBytes: 0,
+  };
+}
+
 async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
@@ -98,20 +115,7 @@ export async function pruneS3(
   }
   const newestComplete = complete.at(-1);
   const verified = await newestVerified(store, complete);
-  const report: PruneReport = {
-    target: 's3',
-    where,
-    dryRun: o.dryRun,
-    generatedAt: now.toISOString(),
-    policy: describePolicy(o.policy),
-    timeZone: o.timeZone,
-    keep: [],
-    remove: [],
-    untouched: [],
-    abortedUploads: [],
-    failures: [],
-    freedBytes: 0,
-  };
+  const report = emptyReport('s3', where, o, now);
   const row = (e: BackupEntry): PlanRow => ({
     id: e.backupId,
     time: e.time.toISOString(),
@@ -270,20 +274,7 @@ export async function pruneNeon(
       { cause: e },
     );
   }
-  const report: PruneReport = {
-    target: 'neon',
-    where,
-    dryRun: o.dryRun,
-    generatedAt: now.toISOString(),
-    policy: describePolicy(o.policy),
-    timeZone: o.timeZone,
-    keep: [],
-    remove: [],
-    untouched: [],
-    abortedUploads: [],
-    failures: [],
-    freedBytes: 0,
-  };
+  const report = emptyReport('neon', where, o, now);
   const time = (b: Branch) => b.parent_timestamp ?? b.created_at;
   const row = (b: Branch): PlanRow => ({
     id: b.id,

@@ -55,6 +55,29 @@ export interface CalendarParts {
   hour: number;
 }
 
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+/** Wall-clock fields of an instant in a time zone (one cached formatter per zone). */
+function wallClock(timeZone: string, t: number): CalendarParts & { minute: number; second: number } {
+  let fmt = formatters.get(timeZone);
+  if (!fmt) {
+    fmt = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
+    formatters.set(timeZone, fmt);
+  }
+  const p: Record<string, number> = {};
+  for (const part of fmt.formatToParts(new Date(t))) if (part.type !== 'literal') p[part.type] = Number(part.value);
+  return { year: p.year!, month: p.month!, day: p.day!, hour: p.hour! % 24, minute: p.minute!, second: p.second! };
+}
+
 export function calendarIn(timeZone: string): (t: Date) => CalendarParts {
   if (timeZone === 'UTC' || timeZone === 'Etc/UTC') {
     return (t) => ({
@@ -64,19 +87,7 @@ export function calendarIn(timeZone: string): (t: Date) => CalendarParts {
       hour: t.getUTCHours(),
     });
   }
-  const fmt = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: 'numeric',
-    day: 'numeric',
-    hour: 'numeric',
-  });
-  return (t) => {
-    const parts: Record<string, number> = {};
-    for (const p of fmt.formatToParts(t)) if (p.type !== 'literal') parts[p.type] = Number(p.value);
-    return { year: parts.year!, month: parts.month!, day: parts.day!, hour: parts.hour! % 24 };
-  };
+  return (t) => wallClock(timeZone, t.getTime());
 }
 
 export function validTimeZone(tz: string): boolean {
@@ -100,20 +111,8 @@ export function isoWeek(year: number, month: number, day: number): { year: numbe
 
 /** Offset (ms) of a time zone from UTC at an instant. */
 function zoneOffsetMs(timeZone: string, t: number): number {
-  const fmt = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: 'numeric',
-    day: 'numeric',
-    hour: 'numeric',
-    minute: 'numeric',
-    second: 'numeric',
-  });
-  const p: Record<string, number> = {};
-  for (const part of fmt.formatToParts(new Date(t))) if (part.type !== 'literal') p[part.type] = Number(part.value);
-  const asUtc = Date.UTC(p.year!, p.month! - 1, p.day!, p.hour! % 24, p.minute!, p.second!);
-  return asUtc - Math.floor(t / 1000) * 1000;
+  const w = wallClock(timeZone, t);
+  return Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second) - Math.floor(t / 1000) * 1000;
 }
 
 /**

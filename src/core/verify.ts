@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { decryptStream } from '../lib/age.js';
+import { DigestStream } from '../lib/digest.js';
 import { UserError } from '../lib/errors.js';
 import { compactUtc, databasePrefix } from '../lib/keys.js';
 import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
@@ -274,19 +275,12 @@ async function downloadArtifact(
   identities: string[],
 ): Promise<void> {
   const { body } = await store.getStream(artifact.key);
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const meter = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      cb(null, chunk);
-    },
-  });
+  const meter = new DigestStream();
   // The stored bytes go to a temp file first: nothing is restored until their checksum is known to be right.
   const stored = file + '.stored';
   await pipeline(body, meter, createWriteStream(stored));
-  const sha = hash.digest('hex');
+  const sha = meter.sha256();
+  const bytes = meter.bytes;
   if (bytes !== artifact.bytes || sha !== artifact.sha256) {
     throw new VerificationFailed(
       `Checksum mismatch for ${artifact.key}: the manifest says ${artifact.bytes} bytes with SHA-256 ${artifact.sha256}, the store returned ${bytes} bytes with SHA-256 ${sha}. The object is corrupt or was altered; nothing was restored. Verify an older backup.`,
