@@ -10,7 +10,10 @@ const lock = JSON.parse(readFileSync(lockPath, 'utf8'));
 const pkgs = lock.packages;
 
 function platform(name) {
-  const suffix = name.split('/').pop().replace(/^(core|resolver-binding)-/, '');
+  const suffix = name
+    .split('/')
+    .pop()
+    .replace(/^(core|resolver-binding)-/, '');
   const [os, cpu, abi] = suffix.split('-');
   const entry = { os: [os === 'android' ? 'android' : os], cpu: [cpu] };
   if (os === 'linux' && abi) entry.libc = [/musl/.test(abi) ? 'musl' : 'glibc'];
@@ -23,11 +26,19 @@ for (const [path, meta] of Object.entries(pkgs)) {
     if (!/^@(swc\/core|unrs\/resolver-binding)-/.test(dep)) continue;
     const key = `node_modules/${dep}`;
     if (pkgs[key]) continue;
-    pkgs[key] = { version: meta.optionalDependencies[dep], ...platform(dep), dev: true, license: meta.license ?? 'MIT', optional: true };
+    pkgs[key] = {
+      version: meta.optionalDependencies[dep],
+      ...platform(dep),
+      dev: true,
+      license: meta.license ?? 'MIT',
+      optional: true,
+    };
     added++;
   }
   void path;
 }
-lock.packages = Object.fromEntries(Object.entries(pkgs).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a.localeCompare(b))));
+lock.packages = Object.fromEntries(
+  Object.entries(pkgs).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a.localeCompare(b))),
+);
 writeFileSync(lockPath, JSON.stringify(lock, null, 2) + '\n');
 console.log(`complete-lock: added ${added} platform entries`);
