@@ -151,6 +151,7 @@ export async function runVerify(
   const work = mkdtempSync(path.join(o.tempDir ?? os.tmpdir(), 'pba-verify-'));
   const t0 = performance.now();
   try {
+    // In restore mode the admin connection is to the target database itself.
     if (o.mode === 'restore') await guardRestoreTarget(admin, o);
     else {
       targetDb = `pba_verify_${entry.backupId.toLowerCase().replace(/-/g, '_')}_${randomBytes(3).toString('hex')}`;
@@ -235,37 +236,32 @@ export async function runVerify(
   return result;
 }
 
-async function guardRestoreTarget(admin: pg.Client, o: VerifyOptions): Promise<void> {
+/** Restore mode: the typed confirmation, and no table of the target overwritten unless `clean`. */
+async function guardRestoreTarget(target: pg.Client, o: VerifyOptions): Promise<void> {
   const name = o.target.database;
   if (o.confirm !== name) {
     throw new UserError(
       `Input \`confirm\`: restore mode overwrites database "${name}"; set \`confirm\` to exactly \`${name}\` to go ahead${o.confirm ? ` (it is "${o.confirm}")` : ''}.`,
     );
   }
-  const db = await connectPg(o.target, 'target-url');
-  try {
-    const rows = (
-      await db.query<{ schema: string; name: string }>(`
-        SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'`)
-    ).rows;
-    const clash = o.tables.length
-      ? rows.filter((r) => o.tables.some((t) => t.schema === r.schema && t.name === r.name))
-      : rows;
-    if (clash.length && !o.clean) {
-      throw new UserError(
-        `Input \`clean\`: database "${name}" already has ${clash.length} of the tables to restore (${clash
-          .slice(0, 5)
-          .map((r) => `${r.schema}.${r.name}`)
-          .join(
-            ', ',
-          )}${clash.length > 5 ? ', ...' : ''}). Restore into an empty database, or set \`clean: true\` to drop and recreate them.`,
-      );
-    }
-  } finally {
-    await db.end();
+  const rows = (
+    await target.query<{ schema: string; name: string }>(`
+      SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'`)
+  ).rows;
+  const clash = o.tables.length
+    ? rows.filter((r) => o.tables.some((t) => t.schema === r.schema && t.name === r.name))
+    : rows;
+  if (clash.length && !o.clean) {
+    const shown =
+      clash
+        .slice(0, 5)
+        .map((r) => `${r.schema}.${r.name}`)
+        .join(', ') + (clash.length > 5 ? ', ...' : '');
+    throw new UserError(
+      `Input \`clean\`: database "${name}" already has ${clash.length} of the tables to restore (${shown}). Restore into an empty database, or set \`clean: true\` to drop and recreate them.`,
+    );
   }
-  void admin;
 }
 
 async function downloadArtifact(
