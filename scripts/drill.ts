@@ -2,7 +2,7 @@
 // clinic and the embedded S3 server; then the CLI bundle (exactly what users run) backs up, lists, verifies, and
 // after a simulated disaster restores into a new database and proves the data came back. Leaves nothing running.
 import {
-  COUNT_ALL_SQL,
+  tableCounts,
   fixture,
   runCli,
   startPostgres,
@@ -27,10 +27,7 @@ async function cli(args: string[]): Promise<unknown> {
   return JSON.parse(out.stdout);
 }
 
-async function counts(db: string): Promise<Map<string, number>> {
-  const rows = await pg!.query<{ schema: string; name: string; rows: string }>(COUNT_ALL_SQL, db);
-  return new Map(rows.map((r) => [`${r.schema}.${r.name}`, Number(r.rows)]));
-}
+const counts = (db: string) => tableCounts(pg!, db);
 
 function table(before: Map<string, number>, after: Map<string, number>, restored?: Map<string, number>): void {
   console.log(

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from './run-action.js';
+import type { TestPostgres } from './postgres.js';
 
 export * from './postgres.js';
 export * from './s3.js';
@@ -64,3 +65,9 @@ export const COUNT_ALL_SQL = `
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
   ORDER BY 1, 2`;
+
+/** Exact row count of every table of a database, keyed `schema.name`. */
+export async function tableCounts(pg: TestPostgres, database: string): Promise<Map<string, number>> {
+  const rows = await pg.query<{ schema: string; name: string; rows: string }>(COUNT_ALL_SQL, database);
+  return new Map(rows.map((r) => [`${r.schema}.${r.name}`, Number(r.rows)]));
+}

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
-  COUNT_ALL_SQL,
+  tableCounts,
   exec,
   findSecretsInLogs,
   fixture,
@@ -68,8 +68,7 @@ async function restoreAndCount(dump: Buffer): Promise<Map<string, number>> {
       PGPASSWORD: pg.password,
     },
   );
-  const rows = await pg.query<{ schema: string; name: string; rows: string }>(COUNT_ALL_SQL, target);
-  return new Map(rows.map((r) => [`${r.schema}.${r.name}`, Number(r.rows)]));
+  return tableCounts(pg, target);
 }
 
 interface ManifestShape {
@@ -122,12 +121,7 @@ describe('pgdump-to-s3 through its bundle', () => {
     expect(createHash('sha256').update(stored).digest('hex')).toBe(artifact.sha256);
     expect(run.outputs.sha256).toBe(artifact.sha256);
 
-    const source = new Map(
-      (await pg.query<{ schema: string; name: string; rows: string }>(COUNT_ALL_SQL, db)).map((r) => [
-        `${r.schema}.${r.name}`,
-        Number(r.rows),
-      ]),
-    );
+    const source = await tableCounts(pg, db);
     const inManifest = new Map(manifest.tables.map((t) => [`${t.schema}.${t.name}`, t.rows]));
     expect(inManifest).toEqual(source);
     expect(inManifest.get('public.patients')).toBe(3001);

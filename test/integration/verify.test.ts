@@ -2,7 +2,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
-  COUNT_ALL_SQL,
+  tableCounts,
   exec,
   findSecretsInLogs,
   fixture,
@@ -35,8 +35,7 @@ async function backup(database: string, extra: Record<string, string> = {}): Pro
 }
 
 async function counts(db: string): Promise<Record<string, number>> {
-  const rows = await pg.query<{ schema: string; name: string; rows: string }>(COUNT_ALL_SQL, db);
-  return Object.fromEntries(rows.map((r) => [`${r.schema}.${r.name}`, Number(r.rows)]));
+  return Object.fromEntries(await tableCounts(pg, db));
 }
 
 async function scratchDatabases(): Promise<string[]> {
