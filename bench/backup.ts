@@ -55,7 +55,6 @@ async function runAction(db: string, extra: Record<string, string>) {
     compression: 'zstd',
     'lock-wait-timeout': '30s',
     kind: 'scheduled',
-    'part-size-mb': '16',
     ...extra,
   };
   const r = await timed(

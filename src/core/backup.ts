@@ -139,8 +139,13 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
     });
     piping.catch(() => undefined);
 
-    const killAll = () => {
-      for (const w of watches) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
+    // When the upload or the counting fails first, the children are stopped, and their SIGTERM must not hide
+    // the failure that caused it.
+    let stoppedBy: Error | undefined;
+    const killAll = (cause: Error) => {
+      const running = watches.filter((w) => w.child.exitCode === null && w.child.signalCode === null);
+      if (running.length && !stoppedBy) stoppedBy = cause;
+      for (const w of running) w.child.kill('SIGTERM');
     };
     const uploading = store
       .uploadStream(dumpKey, body, {
@@ -151,17 +156,17 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
         tags: { 'backup-id': backupId, kind: o.kind, database: o.database },
       })
       .catch((e: Error) => {
-        killAll();
+        killAll(e);
         throw e;
       });
     // Counting runs alongside the dump, inside the exporting transaction, which must stay open meanwhile.
     const counting = countRows(client, tables).catch((e: Error) => {
-      killAll();
+      killAll(e);
       throw e;
     });
 
     const settled = await Promise.allSettled([piping, uploading, counting]);
-    const failure = pickFailure(settled, watches);
+    const failure = stoppedBy ?? pickFailure(settled, watches);
     if (failure) throw failure;
     const counted = (settled[2] as PromiseFulfilledResult<TableCount[]>).value;
     const largeObjects = Number(

@@ -257,6 +257,25 @@ describe('pgdump-to-s3 failures leave no manifest and no open upload', () => {
     await expectNothingLeft('postgres-backups/unreachable/');
   });
 
+  test('S3 failing mid-stream is reported as the cause, not as the SIGTERM that stopped pg_dump', async () => {
+    const port = await freePort();
+    const big = wrapper('big', 'head -c 30000000 /dev/urandom');
+    const run = await runBundle(
+      'pgdump-to-s3',
+      baseInputs({
+        database: 'midstream',
+        'pg-dump-path': big,
+        compression: 'none',
+        'part-size-mb': '5',
+        's3-endpoint': `http://127.0.0.1:${port}`,
+      }),
+      s3.env,
+    );
+    expect(run.exitCode).toBe(1);
+    expect(run.errors.join('\n')).toMatch(/Cannot reach the object store/);
+    expect(run.errors.join('\n')).not.toMatch(/SIGTERM/);
+  });
+
   test('missing bucket', async () => {
     const run = await runBundle(
       'pgdump-to-s3',
