@@ -1,3 +1,4 @@
+import { GetObjectTaggingCommand } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -120,6 +121,12 @@ describe('pgdump-to-s3 through its bundle', () => {
     expect(String(stored.length)).toBe(run.outputs.bytes);
     expect(createHash('sha256').update(stored).digest('hex')).toBe(artifact.sha256);
     expect(run.outputs.sha256).toBe(artifact.sha256);
+    const tags = await s3.client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: artifact.key }));
+    expect(Object.fromEntries((tags.TagSet ?? []).map((t) => [t.Key, t.Value]))).toEqual({
+      'backup-id': manifest.backupId,
+      kind: 'pre-migration',
+      database: 'app',
+    });
 
     const source = await tableCounts(pg, db);
     const inManifest = new Map(manifest.tables.map((t) => [`${t.schema}.${t.name}`, t.rows]));
