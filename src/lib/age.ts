@@ -1,5 +1,6 @@
 import { Decrypter, Encrypter } from 'age-encryption';
-import { Readable } from 'node:stream';
+import { createCipheriv, hkdfSync } from 'node:crypto';
+import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { inputError, UserError } from './errors.js';
 
@@ -41,12 +42,85 @@ export function parseIdentities(input: string, text: string): string[] {
   return ids;
 }
 
-/** Encrypts a byte stream to the recipients in the age format while it streams. */
+/** age's STREAM payload: 64 KiB plaintext chunks, each sealed with ChaCha20-Poly1305 (age-encryption.org/v1). */
+const CHUNK = 64 * 1024;
+
+/**
+ * Seals the payload with Node's native ChaCha20-Poly1305, about ten times faster than the pure-JavaScript cipher of
+ * `age-encryption`. The nonce is an 11-byte big-endian chunk counter and a last-chunk flag; a chunk is held back
+ * until the next byte arrives, so that the final chunk is the one marked last (empty only for an empty input).
+ */
+class AgePayloadStream extends Transform {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private counter = 0n;
+
+  constructor(private readonly key: Buffer) {
+    super();
+  }
+
+  private seal(plain: Buffer, last: boolean): Buffer {
+    const nonce = Buffer.alloc(12);
+    nonce.writeBigUInt64BE(this.counter & 0xffffffffffffffffn, 3);
+    nonce.writeUInt8((Number(this.counter >> 64n) & 0xff) as number, 2);
+    nonce[11] = last ? 1 : 0;
+    this.counter++;
+    const cipher = createCipheriv('chacha20-poly1305', this.key, nonce, { authTagLength: 16 });
+    return Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+  }
+
+  private takeBytes(n: number): Buffer {
+    const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
+    const out = all.subarray(0, n);
+    const rest = all.subarray(n);
+    this.pending = rest.length ? [rest] : [];
+    this.pendingBytes = rest.length;
+    return out;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    // Strictly more than a chunk: a full chunk stays pending until we know whether it is the last one.
+    while (this.pendingBytes > CHUNK) this.push(this.seal(this.takeBytes(CHUNK), false));
+    cb();
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.push(this.seal(this.takeBytes(this.pendingBytes), true));
+    cb();
+  }
+}
+
+/**
+ * Encrypts a byte stream to the recipients in the age format while it streams. `age-encryption` makes the header
+ * (file key wrapped for each X25519 recipient, header MAC) and the payload nonce, by encrypting an empty input; a
+ * recipient of ours that wraps nothing sees the file key, from which the payload key is derived as age specifies
+ * (HKDF-SHA256, salt = nonce, info "payload"). The payload itself is sealed natively (AgePayloadStream).
+ */
 export async function encryptStream(source: Readable, recipients: string[]): Promise<Readable> {
   const e = new Encrypter();
   for (const r of recipients) e.addRecipient(r);
-  const out = await e.encrypt(Readable.toWeb(source) as unknown as ReadableStream<Uint8Array>);
-  return Readable.fromWeb(out as unknown as WebReadableStream<Uint8Array>);
+  let fileKey: Uint8Array | undefined;
+  e.addRecipient({
+    wrapFileKey(key: Uint8Array) {
+      fileKey = key.slice();
+      return [];
+    },
+  });
+  const empty = await e.encrypt(new Uint8Array(0));
+  // empty = header || 16-byte nonce || the sealed empty final chunk (a 16-byte tag).
+  const headerAndNonce = Buffer.from(empty.subarray(0, empty.length - 16));
+  const nonce = headerAndNonce.subarray(headerAndNonce.length - 16);
+  if (!fileKey) throw new Error('age-encryption did not hand the file key to the recipients');
+  const key = Buffer.from(hkdfSync('sha256', fileKey, nonce, 'payload', 32));
+  const payload = new AgePayloadStream(key);
+  const out = new PassThrough();
+  out.write(headerAndNonce);
+  source.on('error', (err) => out.destroy(err));
+  payload.on('error', (err) => out.destroy(err));
+  source.pipe(payload).pipe(out);
+  return out;
 }
 
 export async function decryptStream(source: Readable, identities: string[]): Promise<Readable> {

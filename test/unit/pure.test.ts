@@ -16,7 +16,14 @@ import { manifestProblem } from '../../src/lib/manifest.js';
 import { matchesTable, schemaPattern, tablePattern } from '../../src/lib/pg-pattern.js';
 import { libpqEnv, parsePgUrl, urlWithoutPassword } from '../../src/lib/pg-url.js';
 import { parseToolVersion, serverMajor } from '../../src/lib/pgtools.js';
-import { parseIdentities, parseRecipients } from '../../src/lib/age.js';
+import { Decrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { encryptStream, parseIdentities, parseRecipients } from '../../src/lib/age.js';
 import { parseRetryAfter, withRetry } from '../../src/lib/retry.js';
 
 describe('parseDurationSeconds', () => {
@@ -261,5 +268,48 @@ describe('withRetry', () => {
   ])('Retry-After %s', (v, ms) => expect(parseRetryAfter(v)).toBe(ms));
   test('Retry-After as an HTTP date', () => {
     expect(parseRetryAfter('Sat, 21 Nov 2026 02:00:10 GMT', Date.parse('2026-11-21T02:00:00Z'))).toBe(10000);
+  });
+});
+
+describe('age encryption (header by age-encryption, payload sealed natively)', () => {
+  test.each([0, 1, 65535, 65536, 65537, 131072, 200000])('%d bytes decrypt back with age-encryption', async (size) => {
+    const identity = await generateX25519Identity();
+    const recipient = await identityToRecipient(identity);
+    const plain = randomBytes(size);
+    const encrypted = await encryptStream(Readable.from(size ? [plain.subarray(0, 1000), plain.subarray(1000)] : []), [
+      recipient,
+    ]);
+    const chunks: Buffer[] = [];
+    for await (const c of encrypted) chunks.push(c as Buffer);
+    const sealed = Buffer.concat(chunks);
+    expect(sealed.subarray(0, 21).toString()).toBe('age-encryption.org/v1');
+    // 16-byte tag per 64 KiB chunk, and at least one (final) chunk.
+    expect(sealed.length).toBeGreaterThanOrEqual(size + 16 * Math.max(1, Math.ceil(size / 65536)));
+    const d = new Decrypter();
+    d.addIdentity(identity);
+    expect(Buffer.from(await d.decrypt(new Uint8Array(sealed))).equals(plain)).toBe(true);
+  });
+  test.each([0, 65536, 131073])('%d bytes decrypt back with the age CLI', async (size) => {
+    const identity = await generateX25519Identity();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'age-cli-'));
+    writeFileSync(path.join(dir, 'key.txt'), identity + '\n');
+    const plain = randomBytes(size);
+    const sealed = Buffer.concat(
+      await (await encryptStream(Readable.from(size ? [plain] : []), [await identityToRecipient(identity)])).toArray(),
+    );
+    const r = spawnSync('age', ['-d', '-i', path.join(dir, 'key.txt')], { input: sealed });
+    expect(r.stderr.toString()).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout.equals(plain)).toBe(true);
+  });
+  test('a flipped byte is detected', async () => {
+    const identity = await generateX25519Identity();
+    const sealed = Buffer.concat(
+      await (await encryptStream(Readable.from([randomBytes(70000)]), [await identityToRecipient(identity)])).toArray(),
+    );
+    sealed[sealed.length - 100]! ^= 1;
+    const d = new Decrypter();
+    d.addIdentity(identity);
+    await expect(d.decrypt(new Uint8Array(sealed))).rejects.toThrow();
   });
 });
