@@ -37,6 +37,7 @@ export function readNeon(inputs: InputReader, io: RunIO): { neon: NeonApi; proje
         apiKey,
         apiHost: host,
         timeoutSeconds,
+        // Environment knobs for tests against a local Neon server, where waiting a second per poll is waste.
         pollIntervalMs: Number(process.env.PBA_NEON_POLL_MS) || 1000,
         retryBaseMs: Number(process.env.PBA_NEON_RETRY_BASE_MS) || 500,
       },
