@@ -94,6 +94,7 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
     // The snapshot pg_dump dumps: rows are counted in the same one, so the manifest's counts are exact.
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
     const snapshot = (await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
+    const snapshotAt = now();
     const tables = await listTables(client, o);
     const dbBytes = Number(
       (await client.query<{ n: string }>('SELECT pg_database_size(current_database()) AS n')).rows[0]!.n,
@@ -183,6 +184,7 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
       backupId,
       kind: o.kind,
       startedAt: started.toISOString(),
+      snapshotAt: snapshotAt.toISOString(),
       completedAt: completed.toISOString(),
       source: {
         host: o.source.host,

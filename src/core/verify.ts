@@ -108,7 +108,7 @@ export async function runVerify(
       `Backup ${entry.backupId} is age-encrypted; set \`age-identity\` to the secret key of one of its recipients (${artifact.encryption.recipients.join(', ')}).`,
     );
   }
-  const rpoSeconds = (startedAt.getTime() - Date.parse(manifest.startedAt)) / 1000;
+  const rpoSeconds = (startedAt.getTime() - Date.parse(manifest.snapshotAt ?? manifest.startedAt)) / 1000;
   const result: VerifyResult = {
     backupId: entry.backupId,
     status: 'failed',

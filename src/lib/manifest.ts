@@ -30,6 +30,8 @@ export interface Manifest {
   backupId: string;
   kind: string;
   startedAt: string;
+  /** When the exported snapshot (the data's point in time) was taken; RPO is measured from it. */
+  snapshotAt?: string;
   completedAt: string;
   source: {
     host: string;

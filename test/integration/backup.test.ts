@@ -77,6 +77,7 @@ interface ManifestShape {
   backupId: string;
   kind: string;
   startedAt: string;
+  snapshotAt: string;
   completedAt: string;
   source: { host: string; port: number; database: string; serverVersion: string; pgDumpVersion: string };
   artifacts: {
@@ -110,7 +111,8 @@ describe('pgdump-to-s3 through its bundle', () => {
     expect(manifest.source.serverVersion).toMatch(/^\d+\.\d+/);
     expect(manifest.source.pgDumpVersion).toMatch(/^\d+\.\d+/);
     expect(manifest.github).toMatchObject({ repository: 'octo-org/app', runId: '4242' });
-    expect(Date.parse(manifest.completedAt)).toBeGreaterThanOrEqual(Date.parse(manifest.startedAt));
+    expect(Date.parse(manifest.snapshotAt)).toBeGreaterThanOrEqual(Date.parse(manifest.startedAt));
+    expect(Date.parse(manifest.completedAt)).toBeGreaterThanOrEqual(Date.parse(manifest.snapshotAt));
     expect(manifest.largeObjects).toBe(1);
     const artifact = manifest.artifacts[0]!;
     expect(artifact).toMatchObject({ name: 'dump', format: 'custom', compression: 'zstd', encryption: null });
