@@ -1,5 +1,5 @@
 import { UserError } from '../lib/errors.js';
-import { compactUtc } from '../lib/keys.js';
+import { compactUtc, isoSeconds } from '../lib/keys.js';
 import { formatSeconds, type Logger } from '../lib/log.js';
 import { githubContext } from '../lib/manifest.js';
 import type { Branch, NeonApi } from '../lib/neon.js';
@@ -114,9 +114,9 @@ export async function neonSnapshot(
     branch: {
       name,
       parent_id: source.id,
-      ...(o.timestamp ? { parent_timestamp: o.timestamp.toISOString().replace(/\.\d{3}Z$/, 'Z') } : {}),
+      ...(o.timestamp ? { parent_timestamp: isoSeconds(o.timestamp) } : {}),
       ...(o.lsn ? { parent_lsn: o.lsn } : {}),
-      ...(o.expiresAt ? { expires_at: o.expiresAt.toISOString().replace(/\.\d{3}Z$/, 'Z') } : {}),
+      ...(o.expiresAt ? { expires_at: isoSeconds(o.expiresAt) } : {}),
     },
     endpoints: o.createEndpoint ? [{ type: 'read_write' as const }] : [],
     annotation_value: annotations(),
@@ -190,7 +190,7 @@ export async function neonRestore(
   );
   const r = await neon.restoreBranch(o.projectId, target.id, {
     source_branch_id: source.id,
-    ...(o.timestamp ? { source_timestamp: o.timestamp.toISOString().replace(/\.\d{3}Z$/, 'Z') } : {}),
+    ...(o.timestamp ? { source_timestamp: isoSeconds(o.timestamp) } : {}),
     ...(o.lsn ? { source_lsn: o.lsn } : {}),
     preserve_under_name: preserve,
   });

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { decryptStream } from '../lib/age.js';
@@ -282,16 +282,14 @@ async function downloadArtifact(
       `Checksum mismatch for ${artifact.key}: the manifest says ${artifact.bytes} bytes with SHA-256 ${artifact.sha256}, the store returned ${bytes} bytes with SHA-256 ${sha}. The object is corrupt or was altered; nothing was restored. Verify an older backup.`,
     );
   }
-  const { createReadStream } = await import('node:fs');
   let stream: Readable = createReadStream(stored);
   if (artifact.encryption) stream = await decryptStream(stream, identities);
   if (artifact.compression === 'zstd') {
     const zstd = spawn('zstd', ['-d', '-q', '-c'], { shell: false, stdio: ['pipe', 'pipe', 'pipe'] });
     const watch = new ChildWatch('zstd -d', zstd);
-    const out = new PassThrough();
     await Promise.all([
       pipeline(stream, zstd.stdin!),
-      pipeline(zstd.stdout!, out, createWriteStream(file)),
+      pipeline(zstd.stdout!, createWriteStream(file)),
       watch.succeeded(),
     ]).catch((e: Error) => {
       throw new VerificationFailed(`Decompressing ${artifact.key} failed: ${e.message}`);

@@ -14,7 +14,8 @@ import {
 const PROJECT_ID = /^[a-z0-9-]{1,60}$/;
 const LSN = /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i;
 
-export function readNeon(inputs: InputReader, io: RunIO): { neon: NeonApi; projectId: string } {
+/** The Neon inputs shared by neon-snapshot and prune-retention; `timeoutSeconds` bounds waiting and retrying. */
+export function readNeon(inputs: InputReader, io: RunIO, timeoutSeconds: number): { neon: NeonApi; projectId: string } {
   const apiKey = inputs.required('neon-api-key');
   const projectId = inputs.required('neon-project-id');
   if (!PROJECT_ID.test(projectId))
@@ -30,7 +31,6 @@ export function readNeon(inputs: InputReader, io: RunIO): { neon: NeonApi; proje
       `"${host}" is not an http(s) URL`,
       'Leave it empty for `https://console.neon.tech/api/v2`.',
     );
-  const timeoutSeconds = (inputs.spec.inputs.timeout ? inputs.durationSeconds('timeout') : undefined) ?? 600;
   return {
     neon: new NeonApi(
       {
@@ -74,7 +74,7 @@ function readPointInTime(inputs: InputReader): PointInTime {
 
 export async function neonSnapshotAction(inputs: InputReader, io: RunIO): Promise<void> {
   const mode = inputs.oneOf('mode', ['snapshot', 'restore'] as const);
-  const { neon, projectId } = readNeon(inputs, io);
+  const { neon, projectId } = readNeon(inputs, io, inputs.durationSeconds('timeout') ?? 600);
   const pit = readPointInTime(inputs);
   if (mode === 'restore') {
     const branch = inputs.required('branch');

@@ -57,7 +57,7 @@ export async function pruneRetention(inputs: InputReader, io: RunIO): Promise<vo
   let report: PruneReport;
   let settings: PruneSettings;
   if (target === 'neon') {
-    const { neon, projectId } = readNeon(inputs, io);
+    const { neon, projectId } = readNeon(inputs, io, 600);
     settings = readSettings(inputs);
     if (settings.kind) {
       throw inputError(

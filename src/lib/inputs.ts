@@ -12,7 +12,7 @@ export type InputSource = (name: string) => string;
  */
 export class InputReader {
   constructor(
-    readonly spec: ActionSpec,
+    private readonly spec: ActionSpec,
     private readonly source: InputSource,
     private readonly log: Logger,
   ) {}

@@ -5,12 +5,14 @@ export function newBackupId(start: Date, random: () => string = () => randomByte
   return `${compactUtc(start)}-${random()}`;
 }
 
+/** `2026-11-21T02:00:00Z`: RFC 3339 to the second, as Neon's API asks for. */
+export function isoSeconds(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
 /** `20261121T020000Z` */
 export function compactUtc(d: Date): string {
-  return d
-    .toISOString()
-    .replace(/\.\d{3}Z$/, 'Z')
-    .replace(/[-:]/g, '');
+  return isoSeconds(d).replace(/[-:]/g, '');
 }
 
 const BACKUP_ID = /^(\d{8}T\d{6}Z)-[0-9a-z]+$/;
