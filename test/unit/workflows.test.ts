@@ -50,10 +50,11 @@ function actionInputs(dir: string): Record<string, { required: boolean; default?
   ).inputs;
 }
 
-test('there are the three reusable workflows, CI and five recipes', () => {
+test('there are the three reusable workflows, CI, the release workflow and the recipes', () => {
   expect(files.map(rel).sort()).toEqual([
     '.github/workflows/backup.yml',
     '.github/workflows/ci.yml',
+    '.github/workflows/release.yml',
     '.github/workflows/restore.yml',
     '.github/workflows/verify.yml',
     'docs/examples/manual-restore.yml',
