@@ -7,7 +7,11 @@ command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 command -v age >/dev/null 2>&1 || missing+=(age)
 # --for-tests: also the AWS CLI, for the runbook test that restores with stock tools only (aws s3 cp, age, zstd,
 # pg_restore). The drill does not need it.
-if [ "${1:-}" = "--for-tests" ]; then command -v aws >/dev/null 2>&1 || missing+=(awscli); fi
+# openssl: the TLS tests make a throwaway CA and server certificate.
+if [ "${1:-}" = "--for-tests" ]; then
+  command -v aws >/dev/null 2>&1 || missing+=(awscli)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+fi
 if ! command -v pg_dump >/dev/null 2>&1 || ! { command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }; then
   missing+=(postgresql)
 fi
