@@ -45,7 +45,7 @@ const PGDUMP_TO_S3: ActionSpec = {
   name: 'pgdump-to-s3',
   title: 'pg_dump to S3',
   description:
-    'Streams pg_dump (custom format) through compression and optional age encryption into S3, with exact row counts and a checksummed manifest written last.',
+    'Streams pg_dump through zstd and optional age encryption into S3, with exact row counts and a manifest written last.',
   inputs: {
     'database-url': {
       description:
@@ -115,7 +115,7 @@ const VERIFY_RESTORE: ActionSpec = {
   name: 'verify-restore',
   title: 'Verify or restore a backup',
   description:
-    'Downloads a backup, checks its SHA-256 against the manifest, restores it into a scratch database (or, on request, into a target), checks every row count and your SQL checks, and reports RTO and RPO.',
+    'Proves a backup restores: SHA-256 first, a scratch restore, exact row counts, your SQL checks, RTO and RPO. Restores too.',
   inputs: {
     ...S3_INPUTS,
     database: {
@@ -189,7 +189,7 @@ const PRUNE_RETENTION: ActionSpec = {
   name: 'prune-retention',
   title: 'Prune backups by retention policy',
   description:
-    'restic-style retention (keep-last/hourly/daily/weekly/monthly/yearly/within) over S3 backups or Neon snapshot branches, with a dry-run plan that explains every keep, and safety floors that never delete the newest complete or newest verified backup.',
+    'restic-style retention over S3 backups and Neon branches; a dry-run plan; never deletes the newest complete or verified one.',
   inputs: {
     target: { description: '`s3` (backups written by pgdump-to-s3) or `neon` (snapshot branches).', default: 's3' },
     ...S3_INPUTS,
@@ -240,7 +240,7 @@ const NEON_SNAPSHOT: ActionSpec = {
   name: 'neon-snapshot',
   title: 'Neon snapshot or in-place restore',
   description:
-    'Point-in-time snapshots of a Neon branch (a branch at a timestamp or LSN, with an optional expiry), and in-place restores of a branch to a point in time, waiting for every operation, with retries.',
+    'Point-in-time snapshots of a Neon branch (at a timestamp or LSN, with an expiry) and in-place restores to a point in time.',
   inputs: {
     ...NEON_INPUTS,
     timeout: { description: 'How long to wait for Neon operations (and retries), e.g. `10m`.', default: '10m' },
@@ -302,7 +302,7 @@ const OPEN_FAILURE_ISSUE: ActionSpec = {
   name: 'open-failure-issue',
   title: 'Open, update and close a failure issue',
   description:
-    'One GitHub issue per failing backup stream: opened on the first failure with what failed and what to do, commented on repeats, closed on recovery; optional Slack message.',
+    'One GitHub issue per failing backup stream: opened with what to do, commented on repeats, closed on recovery; Slack.',
   inputs: {
     'github-token': {
       description: 'Token with `issues: write` and `actions: read`.',

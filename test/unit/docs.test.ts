@@ -7,6 +7,7 @@ import { ACTIONS } from '../../src/spec.js';
 interface ActionYml {
   inputs: Record<string, { description: string; required: boolean; default?: string }>;
   outputs: Record<string, { description: string }>;
+  description: string;
   runs: { using: string; main: string };
 }
 
@@ -42,6 +43,10 @@ describe.each(actionDirs)('actions/%s', (name) => {
     expect(yml.runs.using).toBe('node24');
     expect(yml.runs.main).toBe(`../../dist/${name}/index.js`);
     expect(existsSync(path.join(repoRoot, 'actions', name, yml.runs.main))).toBe(true);
+  });
+
+  test("its description fits the Marketplace's 125 characters", () => {
+    expect(yml.description.length).toBeLessThanOrEqual(125);
   });
 
   test('every input and output is described', () => {

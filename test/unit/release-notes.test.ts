@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { releaseNotes } from '../../scripts/release-notes.mjs';
 import { repoRoot } from '../harness/run-action.js';
+import { TOOL } from '../../src/version.js';
 
 const changelog = [
   '# Changelog',
@@ -29,4 +30,9 @@ test.each([
 test("the changelog has an entry for package.json's version", () => {
   const { version } = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
   expect(releaseNotes(readFileSync(path.join(repoRoot, 'CHANGELOG.md'), 'utf8'), `v${version}`)).toBeTruthy();
+});
+
+test("manifests record package.json's version", () => {
+  const { version } = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+  expect(TOOL).toEqual({ name: 'postgres-backup-actions', version });
 });
