@@ -146,7 +146,7 @@ const VERIFY_RESTORE: ActionSpec = {
     },
     tables: {
       description:
-        'Restore only these tables (schema-qualified, one per line or comma-separated), with their data, defaults, constraints and triggers.',
+        'Restore only these tables (schema-qualified, one per line or comma-separated), with their data, defaults, constraints, indexes, triggers, policies and owned sequences.',
     },
     'checks-sql': {
       description:
@@ -181,7 +181,7 @@ const KEEP_INPUTS: Record<string, InputSpec> = {
   'keep-yearly': { description: 'Keep the newest backup of each of the last N years that have one (`-1`: all).' },
   'keep-within': {
     description:
-      'Keep every backup newer than the newest one minus this restic duration, e.g. `1y2m3d4h`, `90d` (m = months).',
+      "Keep every backup newer than the newest one minus this duration, e.g. `1y2mo3d4h`, `90d` (restic's keep-within; months are `mo`).",
   },
 };
 
@@ -311,7 +311,7 @@ const OPEN_FAILURE_ISSUE: ActionSpec = {
     },
     status: {
       description:
-        'Result of the job being reported: `success`, `failure` or `cancelled` (e.g. `${{ needs.backup.result }}`).',
+        'Result of the job being reported: `success`, `failure`, `cancelled` or `skipped` (treated as `cancelled`: no change), e.g. `${{ needs.backup.result }}`.',
       required: true,
     },
     key: { description: 'The stream to deduplicate on. Empty: the workflow name, plus `database` if given.' },

@@ -26,7 +26,10 @@ export function parseDurationSeconds(input: string, value: string): number {
   return total;
 }
 
-/** restic's duration for keep-within: years, months, days, hours (`1y2m3d4h`); m means months. */
+/**
+ * restic's duration for keep-within: years, months, days, hours. Months are written `mo` (`1y2mo3d4h`): restic's own
+ * `m` means months while every other duration here reads `m` as minutes, so a bare `m` is refused as ambiguous.
+ */
 export interface CalendarDuration {
   years: number;
   months: number;
@@ -37,21 +40,27 @@ export interface CalendarDuration {
 export function parseCalendarDuration(input: string, value: string): CalendarDuration {
   const text = value.trim();
   const out: CalendarDuration = { years: 0, months: 0, days: 0, hours: 0 };
-  const re = /(\d+)([ymdh])/gy;
+  const re = /(\d+)(mo|[ymdh])/gy;
   let matched = 0;
   for (let m = re.exec(text); m; m = re.exec(text)) {
     const n = Number(m[1]);
     if (m[2] === 'y') out.years += n;
-    else if (m[2] === 'm') out.months += n;
-    else if (m[2] === 'd') out.days += n;
+    else if (m[2] === 'mo') out.months += n;
+    else if (m[2] === 'm') {
+      throw inputError(
+        input,
+        `"${value}" uses \`m\`, which restic reads as months and the other duration inputs as minutes`,
+        `Write months as \`mo\` (e.g. \`${text.replace(/(\d+)m(?!o)/g, '$1mo')}\`); keep-within has no minutes.`,
+      );
+    } else if (m[2] === 'd') out.days += n;
     else out.hours += n;
     matched = re.lastIndex;
   }
   if (!text || matched !== text.length) {
     throw inputError(
       input,
-      `"${value}" is not a restic duration`,
-      'Use whole numbers with y (years), m (months), d (days), h (hours), e.g. `1y2m3d4h` or `90d`.',
+      `"${value}" is not a retention duration`,
+      'Use whole numbers with y (years), mo (months), d (days), h (hours), e.g. `1y2mo3d4h` or `90d`.',
     );
   }
   return out;

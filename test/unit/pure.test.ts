@@ -44,12 +44,19 @@ describe('parseDurationSeconds', () => {
 
 describe('restic calendar durations', () => {
   test.each([
-    ['1y2m3d4h', { years: 1, months: 2, days: 3, hours: 4 }],
+    ['1y2mo3d4h', { years: 1, months: 2, days: 3, hours: 4 }],
     ['90d', { years: 0, months: 0, days: 90, hours: 0 }],
-    ['6m', { years: 0, months: 6, days: 0, hours: 0 }],
+    ['6mo', { years: 0, months: 6, days: 0, hours: 0 }],
   ])('%s', (text, want) => expect(parseCalendarDuration('keep-within', text)).toEqual(want));
   test.each(['', '1w', '3 days', '1.5d'])('"%s" is refused', (text) => {
     expect(() => parseCalendarDuration('keep-within', text)).toThrow(UserError);
+  });
+  test.each([
+    ['6m', '`6mo`'],
+    ['1y2m3d', '`1y2mo3d`'],
+  ])('the ambiguous "%s" is refused with the spelling to use', (text, fix) => {
+    expect(() => parseCalendarDuration('keep-within', text)).toThrow(/Input `keep-within`: .*months.*minutes/);
+    expect(() => parseCalendarDuration('keep-within', text)).toThrow(fix);
   });
   test('subtracting months normalises like Go AddDate', () => {
     // 2026-03-31 minus one month is "2026-02-31", which Go normalises to 2026-03-03.

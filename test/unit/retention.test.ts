@@ -54,14 +54,18 @@ describe('each rule alone (restic forget semantics)', () => {
     ['keep-monthly -1: every month, and the oldest', { monthly: -1 }, ['i', 'h', 'f', 'a']],
     ['keep-yearly 1: the oldest is not kept once counts are used', { yearly: 1 }, ['i']],
     ['keep-yearly 5', { yearly: 5 }, ['i', 'a']],
-    ['keep-within 1m: strictly after newest minus one month (g is exactly on the limit)', { within: '1m' }, ['i', 'h']],
-    ['keep-within 1m1d', { within: '1m1d' }, ['i', 'h', 'g']],
+    [
+      'keep-within 1mo: strictly after newest minus one month (g is exactly on the limit)',
+      { within: '1mo' },
+      ['i', 'h'],
+    ],
+    ['keep-within 1mo1d', { within: '1mo1d' }, ['i', 'h', 'g']],
     ['keep-within 30d', { within: '30d' }, ['i', 'h', 'g']],
     ['keep-within 7d', { within: '7d' }, ['i']],
     ['keep-within 1y keeps all', { within: '1y' }, ['i', 'h', 'g', 'f', 'e', 'd', 'c', 'b', 'a']],
     [
-      'keep-within 1m26d23h: hours count too (d is exactly on the limit)',
-      { within: '1m26d23h' },
+      'keep-within 1mo26d23h: hours count too (d is exactly on the limit)',
+      { within: '1mo26d23h' },
       ['i', 'h', 'g', 'f', 'e'],
     ],
   ])('%s', (_name, p, keep) => {
@@ -81,10 +85,10 @@ describe('rules combined', () => {
       f: ['monthly 3/3'],
     });
   });
-  test('last 1 and keep-within 1m1d', () => {
-    const r = plan(T, policy({ last: 1, within: '1m1d' }));
+  test('last 1 and keep-within 1mo1d', () => {
+    const r = plan(T, policy({ last: 1, within: '1mo1d' }));
     expect(r.keep).toEqual(['i', 'h', 'g']);
-    expect(r.reasons.i).toEqual(['within 1m1d', 'last 1/1']);
+    expect(r.reasons.i).toEqual(['within 1mo1d', 'last 1/1']);
   });
   test('-1 reasons', () => {
     expect(plan(T, policy({ yearly: -1 })).reasons).toEqual({ i: ['yearly (all)'], a: ['yearly (all)'] });
@@ -134,7 +138,7 @@ describe('calendar edges', () => {
   test('months ending on the 31st normalise like Go', () => {
     // newest 2026-03-31 minus 1 month = "2026-02-31" = 2026-03-03
     const X = { newest: '2026-03-31T00:00:00Z', in: '2026-03-03T00:00:01Z', out: '2026-03-03T00:00:00Z' };
-    expect(plan(X, policy({ within: '1m' })).keep).toEqual(['newest', 'in']);
+    expect(plan(X, policy({ within: '1mo' })).keep).toEqual(['newest', 'in']);
   });
 });
 
