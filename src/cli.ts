@@ -3,7 +3,8 @@ import { errorMessage, isUserError, UserError } from './lib/errors.js';
 import { InputReader } from './lib/inputs.js';
 import { ConsoleLogger } from './lib/log.js';
 import { consoleIO, type Handler } from './lib/runtime.js';
-import { actionSpec } from './spec.js';
+import { parseArgs as nodeParseArgs } from 'node:util';
+import { actionSpec, S3_INPUTS, type InputSpec } from './spec.js';
 import { pgdumpToS3 } from './handlers/pgdump-to-s3.js';
 import { listCommand, verifyRestore } from './handlers/verify-restore.js';
 import { planRetentionCommand, pruneRetention } from './handlers/prune-retention.js';
@@ -16,6 +17,8 @@ interface Command {
   summary: string;
   /** Option values this command implies unless given. */
   defaults?: Record<string, string>;
+  /** The inputs it takes, when only some of its action's. */
+  inputs?: string[];
 }
 
 /** The CLI's commands: the actions' operations under the same option names, for laptops and for the day GitHub is down. */
@@ -36,6 +39,7 @@ const COMMANDS: Record<string, Command> = {
     spec: 'verify-restore',
     handler: listCommand,
     summary: 'list the backups of --database with size, kind and verification',
+    inputs: [...Object.keys(S3_INPUTS), 'database'],
   },
   'plan-retention': {
     spec: 'prune-retention',
@@ -65,22 +69,51 @@ const COMMANDS: Record<string, Command> = {
   },
 };
 
+/** An input whose values are `true`/`false` is a flag: `--dry-run` alone means true, `--dry-run=false` false. */
+const isFlag = (s: InputSpec) => s.default === 'true' || s.default === 'false';
+
+/** The inputs a command takes: its action's, or the subset it names. */
+function commandInputs(c: Command): Record<string, InputSpec> {
+  const all = actionSpec(c.spec).inputs;
+  return c.inputs ? Object.fromEntries(c.inputs.map((k) => [k, all[k]!])) : all;
+}
+
+/**
+ * Reads `<command> --name value ...` with node's own parser. Options are every command's inputs, typed from the spec
+ * (flags take no value, so `--dry-run prune` is the flag and the command); the command's own set is checked after.
+ */
 export function parseArgs(argv: string[]): { command?: string; values: Map<string, string>; help: boolean } {
-  const values = new Map<string, string>();
-  let command: string | undefined;
-  let help = false;
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+    help: { type: 'boolean', short: 'h' },
+  };
+  for (const c of Object.values(COMMANDS))
+    for (const [k, s] of Object.entries(commandInputs(c))) options[k] = { type: isFlag(s) ? 'boolean' : 'string' };
+  // node's parser takes no value for a boolean option: read an explicit `--flag=false` or `--flag false` here (the
+  // latter only with the literal words, so `--dry-run prune` stays the flag followed by the command).
+  const explicit = new Map<string, string>();
+  const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--help' || a === '-h') help = true;
-    else if (a.startsWith('--')) {
-      const eq = a.indexOf('=');
-      if (eq > 0) values.set(a.slice(2, eq), a.slice(eq + 1));
-      else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) values.set(a.slice(2), argv[++i]!);
-      else values.set(a.slice(2), 'true');
-    } else if (!command) command = a;
-    else throw new UserError(`Unexpected argument "${a}": options take the form --name value.`);
+    const m = /^--([^=]+)(?:=(.*))?$/.exec(a);
+    if (!m || options[m[1]!]?.type !== 'boolean' || m[1] === 'help') args.push(a);
+    else if (m[2] !== undefined) explicit.set(m[1]!, m[2]);
+    else if (argv[i + 1] === 'true' || argv[i + 1] === 'false') explicit.set(m[1]!, argv[++i]!);
+    else args.push(a);
   }
-  return { command, values, help };
+  let parsed: ReturnType<typeof nodeParseArgs<{ args: string[]; options: typeof options; allowPositionals: true }>>;
+  try {
+    parsed = nodeParseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    const command = args.find((a) => !a.startsWith('-'));
+    const where = command && COMMANDS[command] ? `postgres-backup ${command} --help` : 'postgres-backup --help';
+    throw new UserError(`${errorMessage(e).split('. ')[0]!.replace(/\.$/, '')}. Run \`${where}\` for the options.`);
+  }
+  const [command, ...extra] = parsed.positionals;
+  if (extra.length) throw new UserError(`Unexpected argument "${extra[0]}": options take the form --name value.`);
+  const values = new Map<string, string>();
+  for (const [k, v] of Object.entries(parsed.values)) if (k !== 'help' && v !== undefined) values.set(k, String(v));
+  for (const [k, v] of explicit) values.set(k, v);
+  return { command, values, help: parsed.values.help === true };
 }
 
 function usage(): string {
@@ -91,10 +124,11 @@ function usage(): string {
 }
 
 function commandHelp(name: string, c: Command): string {
-  const spec = actionSpec(c.spec);
   const lines = [`Usage: postgres-backup ${name} [--option value ...]`, '', c.summary, '', 'Options:'];
-  for (const [input, s] of Object.entries(spec.inputs)) {
-    lines.push(`  --${input}${s.required ? ' (required)' : ''}${s.default ? ` [default: ${s.default}]` : ''}`);
+  for (const [input, s] of Object.entries(commandInputs(c))) {
+    if (c.defaults?.[input] !== undefined) continue; // implied by the command itself
+    const value = isFlag(s) ? '' : ' <value>';
+    lines.push(`  --${input}${value}${s.required ? ' (required)' : ''}${s.default ? ` [default: ${s.default}]` : ''}`);
     lines.push(`      ${s.description}`);
   }
   return lines.join('\n');
@@ -117,10 +151,11 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const spec = actionSpec(c.spec);
+    const accepted = commandInputs(c);
     // Mask secrets before anything can print them, including an error about an unknown option.
     for (const [k, v] of values) if (spec.inputs[k]?.secret) log.secret(v);
     for (const k of values.keys()) {
-      if (!spec.inputs[k])
+      if (!accepted[k])
         throw new UserError(
           `Unknown option --${k} for ${command}. Run \`postgres-backup ${command} --help\` for the options.`,
         );
