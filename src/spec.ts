@@ -41,6 +41,22 @@ export const S3_INPUTS: Record<string, InputSpec> = {
   },
 };
 
+/** Several databases in one run (pgdump-to-s3), or their streams (verify-restore, prune-retention). */
+function databasesInputs(what: 'backup' | 'streams'): Record<string, InputSpec> {
+  return {
+    databases: {
+      description:
+        what === 'backup'
+          ? 'Back up several databases, each as its own stream named after it: names one per line or comma-separated, or `all` (every database the user can connect to, except templates and `exclude-databases`; the others are listed as skipped). The URL names the database used to list them. Not with `database`. A name that is not key-safe maps to a stream as in docs/FORMAT.md.'
+          : 'Several streams, each in turn: database names one per line or comma-separated (mapped to stream names as pgdump-to-s3 does), or `all` (every stream found under `s3-prefix`). Not with `database`.',
+    },
+    'exclude-databases': {
+      description:
+        'With `databases: all`: names to leave out, one per line or comma-separated; `*` and `?` are wildcards.',
+    },
+  };
+}
+
 const PGDUMP_TO_S3: ActionSpec = {
   name: 'pgdump-to-s3',
   title: 'pg_dump to S3',
@@ -90,6 +106,7 @@ const PGDUMP_TO_S3: ActionSpec = {
     database: {
       description: 'Name of the backup stream under the prefix. Empty: the database name from `database-url`.',
     },
+    ...databasesInputs('backup'),
     'pg-dump-path': {
       description:
         "Path to pg_dump. Empty: the installed pg_dump whose major version is closest to, and not older than, the server's.",
@@ -108,6 +125,8 @@ const PGDUMP_TO_S3: ActionSpec = {
     'duration-seconds': 'Wall time of the backup, in seconds.',
     tables: 'Number of tables dumped.',
     rows: 'Total rows over all tables, counted in the dumped snapshot.',
+    backups:
+      'JSON array of the backups made, one object per database: `database`, `stream`, `backup-id`, `manifest-key`, `bytes`. With several `databases`, `backup-id`, `manifest-key`, `dump-key` and `sha256` are empty and `bytes`, `tables` and `rows` are totals.',
   },
 };
 
@@ -119,9 +138,10 @@ const VERIFY_RESTORE: ActionSpec = {
   inputs: {
     ...S3_INPUTS,
     database: {
-      description: 'Which backup stream under `s3-prefix` (the `database` the backups were written with).',
-      required: true,
+      description:
+        'Which backup stream under `s3-prefix` (the `database` the backups were written with). Required unless `databases` is set.',
     },
+    ...databasesInputs('streams'),
     'backup-id': { description: 'The backup to use; `latest` is the newest complete backup.', default: 'latest' },
     'target-url': {
       description:
@@ -169,6 +189,8 @@ const VERIFY_RESTORE: ActionSpec = {
     'tables-checked': 'Tables whose row counts were compared with the manifest.',
     'rows-checked': 'Rows counted in those tables.',
     'verification-key': 'Object key of the verification record (`<backup>/verifications/<time>.json`).',
+    verifications:
+      'JSON array, one object per stream verified: `database` (the stream), `backup-id`, `status`, `rto-seconds`, `rpo-seconds`, `verification-key`. With several `databases`, `backup-id` and `verification-key` are empty, `rto-seconds` is the sum, `rpo-seconds` the largest, and the counts are totals.',
   },
 };
 
@@ -198,6 +220,7 @@ const PRUNE_RETENTION: ActionSpec = {
       description:
         'Target `s3`: which backup stream under `s3-prefix`. Only keys under `<s3-prefix>/<database>/` are ever touched.',
     },
+    ...databasesInputs('streams'),
     'neon-api-key': { description: 'Target `neon`: Neon API key. Masked.', secret: true },
     'neon-project-id': { description: 'Target `neon`: the Neon project.' },
     'neon-api-host': { description: 'Target `neon`: Neon API base URL.', default: 'https://console.neon.tech/api/v2' },
@@ -226,7 +249,8 @@ const PRUNE_RETENTION: ActionSpec = {
     kept: 'Number of backups kept.',
     deleted: 'Number of backups deleted (in a dry run: that would be deleted), incomplete ones included.',
     'freed-bytes': 'Bytes deleted (in a dry run: that would be freed).',
-    'plan-file': 'Path of the full plan as JSON: every backup with its reasons to keep, or its size if deleted.',
+    'plan-file':
+      'Path of the full plan as JSON: every backup with its reasons to keep, or its size if deleted. With `databases`: a JSON array of the plans, one per stream (`stream` added).',
   },
 };
 

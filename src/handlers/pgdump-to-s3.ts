@@ -6,6 +6,8 @@ import { parsePgUrl } from '../lib/pg-url.js';
 import type { RunIO } from '../lib/runtime.js';
 import { ObjectStore, readS3Options } from '../lib/s3.js';
 import { backupSummary, runBackup, type BackupOptions } from '../core/backup.js';
+import { backupsOutput, type DatabaseSelection } from '../core/multi-database.js';
+import { backupDatabases, readDatabaseSelection } from './multi-database.js';
 
 const REFUSED_CLASSES = ['GLACIER', 'DEEP_ARCHIVE'];
 const STORAGE_CLASSES = [
@@ -20,7 +22,11 @@ const STORAGE_CLASSES = [
 ];
 
 /** Parses and validates pgdump-to-s3's inputs into the core's options. */
-export function readBackupInputs(inputs: InputReader, io: RunIO): { options: BackupOptions; store: ObjectStore } {
+export function readBackupInputs(
+  inputs: InputReader,
+  io: RunIO,
+): { options: BackupOptions; store: ObjectStore; selection?: DatabaseSelection } {
+  const selection = readDatabaseSelection(inputs);
   const source = parsePgUrl('database-url', inputs.required('database-url'), io.log);
   const s3 = readS3Options(inputs);
   const storageClass = inputs.oneOf('storage-class', STORAGE_CLASSES);
@@ -61,7 +67,8 @@ export function readBackupInputs(inputs: InputReader, io: RunIO): { options: Bac
     );
   }
   const database = inputs.optional('database') ?? source.database;
-  if (!/^[^/\s][^/]*$/.test(database) || database === '.' || database === '..') {
+  // With `databases`, each database's stream is named after it (streamName) and the URL's database only lists them.
+  if ((!selection && !/^[^/\s][^/]*$/.test(database)) || database === '.' || database === '..') {
     throw inputError('database', `"${database}" cannot be a key segment`, 'Use a name without `/` or spaces.');
   }
   const options: BackupOptions = {
@@ -80,12 +87,14 @@ export function readBackupInputs(inputs: InputReader, io: RunIO): { options: Bac
     sse: sseMode === 'none' ? undefined : { mode: sseMode, kmsKeyId },
     partSizeMiB: inputs.int('part-size-mb', 5, 512),
   };
-  return { options, store: ObjectStore.fromOptions(s3) };
+  return { options, store: ObjectStore.fromOptions(s3), selection };
 }
 
 export async function pgdumpToS3(inputs: InputReader, io: RunIO): Promise<void> {
-  const { options, store } = readBackupInputs(inputs, io);
+  const { options, store, selection } = readBackupInputs(inputs, io);
+  if (selection) return backupDatabases(options, selection, store, io);
   const r = await runBackup(options, { store, log: io.log });
+  io.setOutput('backups', backupsOutput([{ database: options.source.database, result: r }]));
   io.setOutput('backup-id', r.manifest.backupId);
   io.setOutput('manifest-key', r.manifestKey);
   io.setOutput('dump-key', r.dumpKey);

@@ -9,6 +9,7 @@ import { ObjectStore, readS3Options } from '../lib/s3.js';
 import { planRetention, validTimeZone, type RetentionPolicy } from '../core/retention.js';
 import { pruneNeon, pruneS3, pruneSummary, type PruneReport, type PruneSettings } from '../core/prune.js';
 import { readNeon } from './neon-snapshot.js';
+import { pruneStreams, readDatabaseSelection } from './multi-database.js';
 
 /** The keep-* inputs; `-1` is unlimited; at least one rule is required. */
 export function readPolicy(inputs: InputReader): RetentionPolicy {
@@ -57,6 +58,12 @@ export async function pruneRetention(inputs: InputReader, io: RunIO): Promise<vo
   let report: PruneReport;
   let settings: PruneSettings;
   if (target === 'neon') {
+    if (inputs.list('databases').length)
+      throw inputError(
+        'databases',
+        'applies to `target: s3` only',
+        'Neon snapshot branches are not per database; clear `databases` (select branches with `branch-prefix`).',
+      );
     const { neon, projectId } = readNeon(inputs, io, 600);
     settings = readSettings(inputs);
     if (settings.kind) {
@@ -77,6 +84,8 @@ export async function pruneRetention(inputs: InputReader, io: RunIO): Promise<vo
     report = await pruneNeon(neon, { projectId, branchPrefix, ...settings }, { log: io.log });
   } else {
     const s3 = readS3Options(inputs);
+    const selection = readDatabaseSelection(inputs);
+    if (selection) return pruneStreams(ObjectStore.fromOptions(s3), s3.prefix, selection, readSettings(inputs), io);
     const database = inputs.required('database');
     settings = readSettings(inputs);
     report = await pruneS3(ObjectStore.fromOptions(s3), { prefix: s3.prefix, database, ...settings }, { log: io.log });

@@ -10,8 +10,14 @@ import { ObjectStore, readS3Options } from '../lib/s3.js';
 import { parseQualifiedName } from '../lib/toc.js';
 import { lastVerification, listBackups, readManifest } from '../core/catalog.js';
 import { readChecksFile, runVerify, verifySummary, type VerifyOptions } from '../core/verify.js';
+import type { DatabaseSelection } from '../core/multi-database.js';
+import { readDatabaseSelection, verificationsOutput, verifyStreams } from './multi-database.js';
 
-export function readVerifyInputs(inputs: InputReader, io: RunIO): { options: VerifyOptions; store: ObjectStore } {
+export function readVerifyInputs(
+  inputs: InputReader,
+  io: RunIO,
+): { options: VerifyOptions; store: ObjectStore; selection?: DatabaseSelection } {
+  const selection = readDatabaseSelection(inputs);
   const s3 = readS3Options(inputs);
   const target = parsePgUrl('target-url', inputs.required('target-url'), io.log);
   const identity = inputs.optional('age-identity');
@@ -36,7 +42,8 @@ export function readVerifyInputs(inputs: InputReader, io: RunIO): { options: Ver
   const checks = inputs.optional('checks-sql');
   const options: VerifyOptions = {
     prefix: s3.prefix,
-    database: inputs.required('database'),
+    // With `databases`, each stream in turn (verifyStreams).
+    database: selection ? '' : inputs.required('database'),
     backupId: inputs.string('backup-id'),
     target,
     ageIdentities: identity ? parseIdentities('age-identity', identity) : [],
@@ -50,13 +57,15 @@ export function readVerifyInputs(inputs: InputReader, io: RunIO): { options: Ver
     pgRestorePath: inputs.optional('pg-restore-path'),
     tempDir: process.env.RUNNER_TEMP || undefined,
   };
-  return { options, store: ObjectStore.fromOptions(s3) };
+  return { options, store: ObjectStore.fromOptions(s3), selection };
 }
 
 export async function verifyRestore(inputs: InputReader, io: RunIO): Promise<void> {
   try {
-    const { options, store } = readVerifyInputs(inputs, io);
+    const { options, store, selection } = readVerifyInputs(inputs, io);
+    if (selection) return await verifyStreams(options, selection, store, io);
     const r = await runVerify(options, { store, log: io.log });
+    io.setOutput('verifications', verificationsOutput([{ stream: options.database, r }]));
     io.setOutput('backup-id', r.backupId);
     io.setOutput('status', r.status);
     io.setOutput('rto-seconds', r.rtoSeconds.toFixed(1));

@@ -57,6 +57,7 @@ test('there are the three reusable workflows, CI, the release workflow and the r
     '.github/workflows/release.yml',
     '.github/workflows/restore.yml',
     '.github/workflows/verify.yml',
+    'docs/examples/all-databases.yml',
     'docs/examples/manual-restore.yml',
     'docs/examples/nightly-neon.yml',
     'docs/examples/nightly-verify.yml',
@@ -143,6 +144,32 @@ test('the reusable workflows use the actions of their own commit ($/), never a t
       .filter((u) => u.includes('actions/') && !u.includes('@'));
     expect(uses.length).toBeGreaterThan(0);
     for (const u of uses) expect(u).toMatch(/^\$\/actions\/[a-z0-9-]+$/);
+  }
+});
+
+test('backup.yml and verify.yml pass `databases` and `exclude-databases` through to every action that takes them', () => {
+  const expected: Record<string, string[]> = {
+    'backup.yml': ['actions/pgdump-to-s3', 'actions/prune-retention'],
+    'verify.yml': ['actions/verify-restore'],
+  };
+  for (const [file, actions] of Object.entries(expected)) {
+    const wf = load(path.join(workflowDir, file));
+    const declared = wf.on.workflow_call!.inputs!;
+    for (const name of ['database', 'databases', 'exclude-databases']) {
+      expect([file, name, declared[name]?.required ?? false, declared[name]?.default]).toEqual([file, name, false, '']);
+    }
+    const steps = Object.values(wf.jobs)
+      .flatMap((j) => j.steps ?? [])
+      .filter((s) => s.uses && actions.includes(ours(s.uses) ?? '') && s.with?.target !== 'neon');
+    expect(new Set(steps.map((s) => ours(s.uses!)))).toEqual(new Set(actions));
+    for (const step of steps) {
+      expect([file, step.uses, step.with?.databases, step.with?.['exclude-databases']]).toEqual([
+        file,
+        step.uses,
+        '${{ inputs.databases }}',
+        '${{ inputs.exclude-databases }}',
+      ]);
+    }
   }
 });
 

@@ -1,0 +1,124 @@
+import { createHash } from 'node:crypto';
+import { UserError } from '../../src/lib/errors.js';
+import { InputReader } from '../../src/lib/inputs.js';
+import { MemoryLogger } from '../../src/lib/log.js';
+import { actionSpec } from '../../src/spec.js';
+import {
+  failuresError,
+  nameMatches,
+  planDatabases,
+  streamName,
+  type ServerDatabase,
+} from '../../src/core/multi-database.js';
+import { readDatabaseSelection } from '../../src/handlers/multi-database.js';
+
+const hash8 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex').slice(0, 8);
+
+describe('streamName', () => {
+  test.each([
+    ['app', 'app'],
+    ['App_2.prod-eu', 'App_2.prod-eu'],
+    ['My "Db" ü', `My_Db-${hash8('My "Db" ü')}`],
+    ['billing data', `billing_data-${hash8('billing data')}`],
+    ['.hidden', `hidden-${hash8('.hidden')}`],
+    ['..', `db-${hash8('..')}`],
+    ['a/b', `a_b-${hash8('a/b')}`],
+    ['ü', `db-${hash8('ü')}`],
+  ])('%j -> %j', (name, stream) => {
+    expect(streamName(name)).toBe(stream);
+    expect(stream).toMatch(/^[A-Za-z0-9][A-Za-z0-9._-]*$/);
+  });
+
+  test('two names that differ only in unsafe characters get different streams', () => {
+    expect(streamName('a b')).not.toBe(streamName('a:b'));
+    expect(streamName('a b').startsWith('a_b-')).toBe(true);
+  });
+});
+
+test.each([
+  ['postgres', 'postgres', true],
+  ['postgres', 'postgres2', false],
+  ['test_*', 'test_1', true],
+  ['test_*', 'prod', false],
+  ['db?', 'db1', true],
+  ['db?', 'db12', false],
+  ['a.b', 'aXb', false],
+  ['My "Db" ü', 'My "Db" ü', true],
+])('nameMatches(%j, %j) is %s', (pattern, name, expected) => {
+  expect(nameMatches(pattern, name)).toBe(expected);
+});
+
+const server: ServerDatabase[] = [
+  { name: 'app', template: false, allowConnections: true, canConnect: true },
+  { name: 'locked', template: false, allowConnections: true, canConnect: false },
+  { name: 'frozen', template: false, allowConnections: false, canConnect: true },
+  { name: 'postgres', template: false, allowConnections: true, canConnect: true },
+  { name: 'template0', template: true, allowConnections: false, canConnect: true },
+  { name: 'template1', template: true, allowConnections: true, canConnect: true },
+  { name: 'test_1', template: false, allowConnections: true, canConnect: true },
+];
+
+describe('planDatabases', () => {
+  test('all: templates left out silently, exclusions silently, unconnectable ones skipped with the reason', () => {
+    const plan = planDatabases(server, { all: true, exclude: ['postgres', 'test_*'] }, 'bot');
+    expect(plan.selected).toEqual(['app']);
+    expect(plan.skipped).toEqual([
+      { database: 'locked', reason: 'role "bot" has no CONNECT privilege on it' },
+      { database: 'frozen', reason: 'the database does not allow connections (datallowconn is false)' },
+    ]);
+    expect(plan.refused).toEqual([]);
+  });
+
+  test('a list: kept in its order; missing, template and unconnectable names refused', () => {
+    const plan = planDatabases(
+      server,
+      { all: false, names: ['test_1', 'app', 'nope', 'App', 'template1', 'locked'] },
+      'bot',
+    );
+    expect(plan.selected).toEqual(['test_1', 'app']);
+    expect(plan.refused.map((r) => [r.database, r.reason])).toEqual([
+      ['nope', 'no such database on the server (names are case-sensitive)'],
+      ['App', 'no such database on the server (names are case-sensitive)'],
+      ['template1', 'it is a template database'],
+      ['locked', 'role "bot" has no CONNECT privilege on it'],
+    ]);
+    expect(plan.skipped).toEqual([]);
+  });
+});
+
+describe('readDatabaseSelection', () => {
+  const read = (action: string, values: Record<string, string>) =>
+    readDatabaseSelection(new InputReader(actionSpec(action), (n) => values[n] ?? '', new MemoryLogger()));
+
+  test.each(['pgdump-to-s3', 'verify-restore', 'prune-retention'])('%s: lists, all, exclusions', (action) => {
+    expect(read(action, {})).toBeUndefined();
+    expect(read(action, { databases: 'app, billing\nanalytics\napp' })).toEqual({
+      all: false,
+      names: ['app', 'billing', 'analytics'],
+    });
+    expect(read(action, { databases: 'all', 'exclude-databases': 'postgres\nrdsadmin' })).toEqual({
+      all: true,
+      exclude: ['postgres', 'rdsadmin'],
+    });
+  });
+
+  test.each([
+    [{ databases: 'app', database: 'app' }, /Input `databases`: is set together with `database`/],
+    [{ databases: 'all, app' }, /Input `databases`: `all` is combined with database names/],
+    [{ 'exclude-databases': 'x' }, /Input `exclude-databases`: is set but `databases` is empty/],
+    [{ databases: 'app', 'exclude-databases': 'x' }, /Input `exclude-databases`: only applies to `databases: all`/],
+  ])('%j is an input error', (values, message) => {
+    expect(() => read('pgdump-to-s3', values)).toThrow(UserError);
+    expect(() => read('pgdump-to-s3', values)).toThrow(message);
+  });
+});
+
+test('failuresError names every failure; a bug among them makes it a bug', () => {
+  const e = failuresError('Backup', 3, [
+    { name: 'nope', error: 'no such database' },
+    { name: 'b', error: 'pg_dump exited 1:\nboom' },
+  ]);
+  expect(e).toBeInstanceOf(UserError);
+  expect(e.message).toBe('Backup failed for 2 of 3:\n- nope: no such database\n- b: pg_dump exited 1: boom');
+  expect(failuresError('Backup', 1, [{ name: 'x', error: 'y', bug: true }])).not.toBeInstanceOf(UserError);
+});
