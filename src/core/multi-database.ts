@@ -1,11 +1,8 @@
 import { createHash } from 'node:crypto';
 import { errorMessage, isUserError, UserError } from '../lib/errors.js';
 import { isBackupId } from '../lib/keys.js';
-import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
-import { connectPg } from '../lib/pg-client.js';
-import type { PgTarget } from '../lib/pg-url.js';
+import type { Logger } from '../lib/log.js';
 import type { ObjectStore } from '../lib/s3.js';
-import { runBackup, type BackupOptions, type BackupResult } from './backup.js';
 
 /**
  * Several databases in one run: a loop around the single-database backup, verify and prune, one stream per
@@ -89,21 +86,6 @@ export function planDatabases(server: ServerDatabase[], selection: DatabaseSelec
   return plan;
 }
 
-/** Lists the server's databases through the connection URL's own database. */
-export async function listServerDatabases(source: PgTarget): Promise<ServerDatabase[]> {
-  const client = await connectPg(source, 'database-url');
-  try {
-    const res = await client.query<ServerDatabase>(
-      `SELECT datname AS name, datistemplate AS template, datallowconn AS "allowConnections",
-              has_database_privilege(oid, 'CONNECT') AS "canConnect"
-       FROM pg_database ORDER BY datname`,
-    );
-    return res.rows;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
 export interface StreamFailure {
   /** The database (backup) or stream (verify, prune) that failed. */
   name: string;
@@ -124,83 +106,11 @@ export function failuresError(what: string, total: number, failures: StreamFailu
   return failures.some((f) => f.bug) ? new Error(text) : new UserError(text);
 }
 
-export interface MultiBackupResult {
-  plan: DatabasePlan;
-  results: { database: string; result: BackupResult }[];
-  failures: StreamFailure[];
-  durationSeconds: number;
-}
-
-/** Backs up each selected database in turn, each as its own stream, exactly as a single-database backup. */
-export async function runBackups(
-  base: BackupOptions,
-  selection: DatabaseSelection,
-  deps: { store: ObjectStore; log: Logger },
-): Promise<MultiBackupResult> {
-  const t0 = performance.now();
-  const plan = planDatabases(await listServerDatabases(base.source), selection, base.source.user);
-  for (const s of plan.skipped) deps.log.warn(`Skipped database "${s.database}": ${s.reason}.`);
-  const failures: StreamFailure[] = plan.refused.map((r) => ({
-    name: r.database,
-    error: `cannot be backed up: ${r.reason}. Check \`databases\`.`,
-  }));
-  for (const f of failures) deps.log.error(`Database "${f.name}" ${f.error}`);
-  if (plan.selected.length === 0 && failures.length === 0) {
-    throw new UserError(
-      `Input \`databases\`: \`all\` selected no database on ${base.source.host}:${base.source.port}${plan.skipped.length ? ` (${plan.skipped.length} skipped: ${plan.skipped.map((s) => `"${s.database}"`).join(', ')})` : ''}. Check \`exclude-databases\` and that role "${base.source.user}" has CONNECT on the databases to back up.`,
-    );
-  }
-  deps.log.info(
-    `Backing up ${plan.selected.length} database(s): ${plan.selected.map((d) => `"${d}"`).join(', ')}${plan.skipped.length ? `; skipped ${plan.skipped.length}` : ''}`,
-  );
-  const run = await forEach(
-    plan.selected,
-    deps.log,
-    (d) => `Backup of database "${d}"`,
-    (database) => runBackup({ ...base, source: { ...base.source, database }, database: streamName(database) }, deps),
-  );
-  failures.push(...run.failures);
-  const results = run.done.map(({ item, value }) => ({ database: item, result: value }));
-  return { plan, results, failures, durationSeconds: (performance.now() - t0) / 1000 };
-}
+/** The total of `f` over `items`: outputs that add up over databases. */
+export const sumOf = <T>(items: T[], f: (t: T) => number): number => items.reduce((s, t) => s + f(t), 0);
 
 /** Text safe inside a markdown table cell. */
 export const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-
-/** One job summary table for a multi-database backup. */
-export function backupsSummary(r: MultiBackupResult, bucket: string): string {
-  const total = r.results.length + r.failures.length;
-  const lines = [
-    `## Backup of ${total} database(s): ${r.results.length} completed${r.failures.length ? `, ${r.failures.length} failed` : ''}${r.plan.skipped.length ? `, ${r.plan.skipped.length} skipped` : ''}`,
-    '',
-    '| Database | Stream | Result | Backup id | Size | Tables | Rows | Duration |',
-    '|---|---|---|---|---|---|---|---|',
-  ];
-  for (const { database, result } of r.results) {
-    const m = result.manifest;
-    lines.push(
-      `| \`${cell(database)}\` | \`${m.database}\` | ✅ completed | \`${m.backupId}\` | ${formatBytes(result.bytes)} | ${m.tables.length} | ${result.rows.toLocaleString('en-US')} | ${formatSeconds(result.durationSeconds)} |`,
-    );
-  }
-  for (const f of r.failures)
-    lines.push(`| \`${cell(f.name)}\` | \`${streamName(f.name)}\` | ❌ failed: ${cell(f.error)} | | | | | |`);
-  for (const s of r.plan.skipped) lines.push(`| \`${cell(s.database)}\` | | ⏭️ skipped: ${cell(s.reason)} | | | | | |`);
-  lines.push('', `Manifests under \`s3://${bucket}/\`; total wall time ${formatSeconds(r.durationSeconds)}.`, '');
-  return lines.join('\n');
-}
-
-/** The `backups` output: one object per completed backup. */
-export function backupsOutput(results: { database: string; result: BackupResult }[]): string {
-  return JSON.stringify(
-    results.map(({ database, result }) => ({
-      database,
-      stream: result.manifest.database,
-      'backup-id': result.manifest.backupId,
-      'manifest-key': result.manifestKey,
-      bytes: result.bytes,
-    })),
-  );
-}
 
 /**
  * The streams under a prefix, for verify and prune with `all`: every `<prefix>/<stream>/` that holds at least one

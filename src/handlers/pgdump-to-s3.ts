@@ -6,8 +6,10 @@ import { parsePgUrl } from '../lib/pg-url.js';
 import type { RunIO } from '../lib/runtime.js';
 import { ObjectStore, readS3Options } from '../lib/s3.js';
 import { backupSummary, runBackup, type BackupOptions } from '../core/backup.js';
-import { backupsOutput, type DatabaseSelection } from '../core/multi-database.js';
-import { backupDatabases, readDatabaseSelection } from './multi-database.js';
+import { backupsOutput } from '../core/multi-backup.js';
+import type { DatabaseSelection } from '../core/multi-database.js';
+import { backupDatabases } from './databases-backup.js';
+import { readDatabaseSelection } from './multi-database.js';
 
 const REFUSED_CLASSES = ['GLACIER', 'DEEP_ARCHIVE'];
 const STORAGE_CLASSES = [

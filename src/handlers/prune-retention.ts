@@ -9,7 +9,8 @@ import { ObjectStore, readS3Options } from '../lib/s3.js';
 import { planRetention, validTimeZone, type RetentionPolicy } from '../core/retention.js';
 import { pruneNeon, pruneS3, pruneSummary, type PruneReport, type PruneSettings } from '../core/prune.js';
 import { readNeon } from './neon-snapshot.js';
-import { pruneStreams, readDatabaseSelection } from './multi-database.js';
+import { pruneStreams } from './databases-prune.js';
+import { readDatabaseSelection } from './multi-database.js';
 
 /** The keep-* inputs; `-1` is unlimited; at least one rule is required. */
 export function readPolicy(inputs: InputReader): RetentionPolicy {

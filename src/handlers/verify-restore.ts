@@ -11,7 +11,8 @@ import { parseQualifiedName } from '../lib/toc.js';
 import { lastVerification, listBackups, readManifest } from '../core/catalog.js';
 import { readChecksFile, runVerify, verifySummary, type VerifyOptions } from '../core/verify.js';
 import type { DatabaseSelection } from '../core/multi-database.js';
-import { readDatabaseSelection, verificationsOutput, verifyStreams } from './multi-database.js';
+import { verificationsOutput, verifyStreams } from './databases-verify.js';
+import { readDatabaseSelection } from './multi-database.js';
 
 export function readVerifyInputs(
   inputs: InputReader,
