@@ -166,6 +166,8 @@ export async function forEach<T>(
     try {
       done.push({ item, value: await log.group(label(item), () => fn(item)) });
     } catch (e) {
+      // A cancelled step (the runner's SIGINT) stops the whole run, not just this database.
+      if ((e as Error)?.name === 'CancelledError') throw e;
       const f = failureOf(item, e);
       failures.push(f);
       log.error(`${label(item)} failed: ${f.error}`);

@@ -5,6 +5,7 @@ import { MemoryLogger } from '../../src/lib/log.js';
 import { actionSpec } from '../../src/spec.js';
 import {
   failuresError,
+  forEach,
   nameMatches,
   planDatabases,
   streamName,
@@ -121,4 +122,43 @@ test('failuresError names every failure; a bug among them makes it a bug', () =>
   expect(e).toBeInstanceOf(UserError);
   expect(e.message).toBe('Backup failed for 2 of 3:\n- nope: no such database\n- b: pg_dump exited 1: boom');
   expect(failuresError('Backup', 1, [{ name: 'x', error: 'y', bug: true }])).not.toBeInstanceOf(UserError);
+});
+
+describe('forEach', () => {
+  test('a failure is recorded and the next item still runs; a bug is marked as one', async () => {
+    const log = new MemoryLogger();
+    const run = await forEach(
+      ['a', 'b', 'c'],
+      log,
+      (x) => `Work on ${x}`,
+      async (x) => {
+        if (x === 'a') throw new UserError('no such database');
+        if (x === 'b') throw new TypeError('undefined is not a function');
+        return x.toUpperCase();
+      },
+    );
+    expect(run.done).toEqual([{ item: 'c', value: 'C' }]);
+    expect(run.failures).toEqual([
+      { name: 'a', error: 'no such database' },
+      { name: 'b', error: 'undefined is not a function', bug: true },
+    ]);
+    expect(log.lines).toContain('error: Work on a failed: no such database');
+  });
+
+  test('a cancelled step stops the loop: nothing after it runs', async () => {
+    const seen: string[] = [];
+    const cancelled = Object.assign(new Error('cancelled by SIGINT'), { name: 'CancelledError' });
+    await expect(
+      forEach(
+        ['a', 'b'],
+        new MemoryLogger(),
+        (x) => x,
+        async (x) => {
+          seen.push(x);
+          throw cancelled;
+        },
+      ),
+    ).rejects.toBe(cancelled);
+    expect(seen).toEqual(['a']);
+  });
 });
