@@ -238,22 +238,41 @@ describe('verify-restore with databases', () => {
 });
 
 describe('prune-retention with databases', () => {
-  test('`all` prunes each stream under its own prefix; the newest backup of each is kept', async () => {
-    const before = await manifestKeys();
-    const perStream = (keys: string[]) =>
-      Object.fromEntries(STREAMS.map((s) => [s, keys.filter((k) => k.startsWith(`postgres-backups/${s}/`)).length]));
+  const perStream = (keys: string[]) =>
+    Object.fromEntries(STREAMS.map((s) => [s, keys.filter((k) => k.startsWith(`postgres-backups/${s}/`)).length]));
+
+  test('a list prunes only the streams of the databases it names', async () => {
     // app: 2 backups, billing: 3, the quoted database: 2.
-    expect(perStream(before)).toEqual({ app: 2, billing: 3, [QUOTED_STREAM]: 2 });
+    expect(perStream(await manifestKeys())).toEqual({ app: 2, billing: 3, [QUOTED_STREAM]: 2 });
+    const run = await runBundle('prune-retention', {
+      ...s3Inputs(),
+      databases: `billing, ${QUOTED}`,
+      'keep-last': '1',
+    });
+    expect([run.exitCode, run.errors]).toEqual([0, []]);
+    expect(perStream(await manifestKeys())).toEqual({ app: 2, billing: 1, [QUOTED_STREAM]: 1 });
+    expect([run.outputs.kept, run.outputs.deleted]).toEqual(['2', '3']);
+    expect(run.summary).toContain('## Retention over 2 stream(s)');
+    expect(run.summary).toContain(`| \`${QUOTED_STREAM}\` | 1 | 1 |`);
+  });
+
+  test('`all` prunes each stream under its own prefix, with its own floors', async () => {
+    // A new billing backup: its verified one is no longer the newest, and the floors of each stream still hold.
+    const fresh = await runBundle('pgdump-to-s3', { 'database-url': botUrl(), ...s3Inputs(), databases: 'billing' });
+    expect(fresh.exitCode).toBe(0);
+    const before = await manifestKeys();
+    expect(perStream(before)).toEqual({ app: 2, billing: 2, [QUOTED_STREAM]: 1 });
     const run = await runBundle('prune-retention', { ...s3Inputs(), databases: 'all', 'keep-last': '1' });
     expect([run.exitCode, run.errors]).toEqual([0, []]);
     const after = await manifestKeys();
-    expect(perStream(after)).toEqual({ app: 1, billing: 1, [QUOTED_STREAM]: 1 });
+    // billing keeps its newest complete backup and its newest verified one.
+    expect(perStream(after)).toEqual({ app: 1, billing: 2, [QUOTED_STREAM]: 1 });
     // The one kept in each stream is its newest.
     for (const s of STREAMS) {
       const keys = before.filter((k) => k.startsWith(`postgres-backups/${s}/`)).sort();
       expect(after).toContain(keys.at(-1));
     }
-    expect([run.outputs.kept, run.outputs.deleted]).toEqual(['3', '4']);
+    expect([run.outputs.kept, run.outputs.deleted]).toEqual(['4', '1']);
     const plan = JSON.parse(readFileSync(run.outputs['plan-file']!, 'utf8')) as { stream: string }[];
     expect(plan.map((p) => p.stream)).toEqual([...STREAMS].sort());
     expect(run.summary).toContain('## Retention over 3 stream(s)');
