@@ -5,6 +5,7 @@ import {
   getObjectBytes,
   listKeys,
   runBundle,
+  runCli,
   startPostgres,
   startS3,
   type TestPostgres,
@@ -276,6 +277,28 @@ describe('prune-retention with databases', () => {
     const plan = JSON.parse(readFileSync(run.outputs['plan-file']!, 'utf8')) as { stream: string }[];
     expect(plan.map((p) => p.stream)).toEqual([...STREAMS].sort());
     expect(run.summary).toContain('## Retention over 3 stream(s)');
+  });
+
+  test('the CLI takes the same options: a dry run over every stream', async () => {
+    const before = await listKeys(s3.client, bucket);
+    const r = await runCli([
+      'prune',
+      '--s3-bucket',
+      bucket,
+      '--s3-endpoint',
+      s3.endpoint,
+      '--s3-force-path-style',
+      'true',
+      '--databases',
+      'all',
+      '--keep-last',
+      '1',
+      '--dry-run',
+    ]);
+    expect([r.exitCode, r.stderr]).toEqual([0, expect.stringContaining('Applying retention to 3 stream(s)')]);
+    const out = JSON.parse(r.stdout) as Record<string, string>;
+    expect([out.kept, out.deleted]).toEqual(['4', '0']);
+    expect(await listKeys(s3.client, bucket)).toEqual(before);
   });
 
   test('a list with `exclude-databases` is refused', async () => {
