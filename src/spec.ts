@@ -178,7 +178,7 @@ const VERIFY_RESTORE: ActionSpec = {
     jobs: { description: 'Parallel pg_restore jobs. Empty: the number of CPUs.' },
     'pg-restore-path': {
       description:
-        "Path to pg_restore. Empty: the installed pg_restore whose major version is closest to, and not older than, the server's.",
+        "Path to pg_restore; it must be at least as new as the pg_dump that wrote the backup (any server at least as new as the backup's source works). Empty: the newest installed pg_restore.",
     },
   },
   outputs: {

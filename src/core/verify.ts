@@ -14,7 +14,8 @@ import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
 import { githubContext, type Manifest } from '../lib/manifest.js';
 import { connectPg, quoteIdent } from '../lib/pg-client.js';
 import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
-import { findPgTool, parseToolVersion, serverMajor, type PgTool } from '../lib/pgtools.js';
+import { findPgRestore, pgRestoreTooOld, readArchiveHeader, versionMajor } from '../lib/dump-version.js';
+import { serverMajor, type PgTool } from '../lib/pgtools.js';
 import { ChildWatch, run } from '../lib/process.js';
 import type { ObjectStore } from '../lib/s3.js';
 import { splitSql, statementLabel } from '../lib/sql-split.js';
@@ -131,20 +132,25 @@ export async function runVerify(
       "SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n",
     )
   ).rows[0]!;
-  const dumpMajor = parseToolVersion(`(PostgreSQL) ${manifest.source.pgDumpVersion}`)?.major ?? 0;
-  const needMajor = Math.max(serverMajor(Number(serverVersion.n)), dumpMajor);
+  const dumpVersions = {
+    backupId: entry.backupId,
+    pgDumpVersion: manifest.source.pgDumpVersion,
+    sourceServerVersion: manifest.source.serverVersion,
+  };
   let pgRestore: PgTool;
   try {
-    pgRestore = await findPgTool(
-      'pg_restore',
-      needMajor,
-      `${serverVersion.v.split(' ')[0]} (dump made by pg_dump ${manifest.source.pgDumpVersion})`,
+    pgRestore = await findPgRestore(
+      dumpVersions,
+      { version: serverVersion.v.split(' ')[0]!, major: serverMajor(Number(serverVersion.n)) },
       o.pgRestorePath ? { input: 'pg-restore-path', path: o.pgRestorePath } : undefined,
     );
   } catch (e) {
     await admin.end();
     throw e;
   }
+  log.info(
+    `Restoring with ${pgRestore.path} ${pgRestore.version} (backup written by pg_dump ${manifest.source.pgDumpVersion}) into PostgreSQL ${serverVersion.v.split(' ')[0]}`,
+  );
 
   let targetDb = o.target.database;
   let scratchCreated = false;
@@ -164,6 +170,11 @@ export async function runVerify(
     const dumpFile = path.join(work, 'dump.pgdump');
     const tDownload = performance.now();
     await downloadArtifact(store, artifact, dumpFile, o.ageIdentities);
+    // The archive itself says which pg_dump wrote it; trust it over the manifest.
+    const header = await readArchiveHeader(dumpFile);
+    if (header?.pgDumpVersion && (versionMajor(header.pgDumpVersion) ?? 0) > pgRestore.major) {
+      throw pgRestoreTooOld({ ...dumpVersions, pgDumpVersion: header.pgDumpVersion }, pgRestore);
+    }
     result.timings.downloadSeconds = (performance.now() - tDownload) / 1000;
     log.info(
       `Downloaded and checked ${artifact.key} (${formatBytes(artifact.bytes)}, SHA-256 ok) in ${formatSeconds(result.timings.downloadSeconds)}`,

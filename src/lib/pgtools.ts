@@ -39,7 +39,8 @@ function candidateDirs(): string[] {
   return [...new Set(dirs)];
 }
 
-async function probe(file: string): Promise<PgTool | undefined> {
+/** Runs `file --version`; undefined when it is not a runnable PostgreSQL tool. */
+export async function probePgTool(file: string): Promise<PgTool | undefined> {
   try {
     const out = await run(file, ['--version']);
     const v = parseToolVersion(out.stdout);
@@ -47,6 +48,23 @@ async function probe(file: string): Promise<PgTool | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/** How to install the client tools of one major (no trailing full stop). */
+export function pgdgInstallHint(major: number): string {
+  return `On GitHub's Ubuntu runners install the PGDG client: \`sudo apt-get install -y postgresql-common && sudo /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y && sudo apt-get install -y postgresql-client-${major}\`; elsewhere install PostgreSQL ${major} client tools`;
+}
+
+/** Every installed copy of `tool`, one per major version (the first found on PATH, then in the usual places). */
+export async function installedPgTools(tool: string): Promise<PgTool[]> {
+  const found: PgTool[] = [];
+  for (const dir of candidateDirs()) {
+    const file = path.join(dir, tool);
+    if (!existsSync(file)) continue;
+    const p = await probePgTool(file);
+    if (p && !found.some((f) => f.major === p.major)) found.push(p);
+  }
+  return found;
 }
 
 /**
@@ -59,9 +77,9 @@ export async function findPgTool(
   serverVersion: string,
   explicit?: { input: string; path: string },
 ): Promise<PgTool> {
-  const installHint = `On GitHub's Ubuntu runners install the PGDG client: \`sudo apt-get install -y postgresql-common && sudo /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y && sudo apt-get install -y postgresql-client-${needMajor}\`; elsewhere install PostgreSQL ${needMajor} client tools`;
+  const installHint = pgdgInstallHint(needMajor);
   if (explicit) {
-    const found = await probe(explicit.path);
+    const found = await probePgTool(explicit.path);
     if (!found)
       throw inputError(
         explicit.input,
@@ -75,13 +93,7 @@ export async function findPgTool(
     }
     return found;
   }
-  const found: PgTool[] = [];
-  for (const dir of candidateDirs()) {
-    const file = path.join(dir, tool);
-    if (!existsSync(file)) continue;
-    const p = await probe(file);
-    if (p && !found.some((f) => f.major === p.major)) found.push(p);
-  }
+  const found = await installedPgTools(tool);
   const usable = found.filter((f) => f.major >= needMajor).sort((a, b) => a.major - b.major);
   if (usable[0]) return usable[0];
   const seen = found.length ? found.map((f) => `${f.version} (${f.path})`).join(', ') : 'none';
