@@ -35,6 +35,13 @@ const COMMANDS: Record<string, Command> = {
     summary: 'restore a backup into --target-url (verify-restore with --mode restore; needs --confirm)',
     defaults: { mode: 'restore' },
   },
+  recover: {
+    spec: 'verify-restore',
+    handler: verifyRestore,
+    summary:
+      'bring back deleted or damaged rows of --tables from a backup, by key, in one transaction (verify-restore with --mode recover)',
+    defaults: { mode: 'recover' },
+  },
   list: {
     spec: 'verify-restore',
     handler: listCommand,

@@ -155,10 +155,13 @@ const VERIFY_RESTORE: ActionSpec = {
     },
     mode: {
       description:
-        '`verify`: restore into a new scratch database, check, drop it. `restore`: restore into the database of `target-url` (needs `confirm`).',
+        '`verify`: restore into a new scratch database, check, drop it. `restore`: restore into the database of `target-url` (needs `confirm`). `recover`: restore `tables` into a scratch database and copy the missing (or damaged) rows back into the database of `target-url` by key, in one transaction.',
       default: 'verify',
     },
-    confirm: { description: "Restore mode: must equal the target database's name, the safety catch for manual runs." },
+    confirm: {
+      description:
+        "Restore mode, and recover mode with `on-conflict` `skip` or `update`: must equal the target database's name, the safety catch for manual runs.",
+    },
     clean: {
       description:
         'Restore mode: allow a target that already has tables; restored objects are dropped and recreated (`pg_restore --clean --if-exists`).',
@@ -166,7 +169,20 @@ const VERIFY_RESTORE: ActionSpec = {
     },
     tables: {
       description:
-        'Restore only these tables (schema-qualified, one per line or comma-separated), with their data, defaults, constraints, indexes, triggers, policies and owned sequences.',
+        'Restore only these tables (schema-qualified, one per line or comma-separated), with their data, defaults, constraints, indexes, triggers, policies and owned sequences. Recover mode (required): the tables whose rows to recover; parents are written before children.',
+    },
+    where: {
+      description:
+        "Recover mode: one SQL expression selecting the backup's rows to consider, e.g. `customer_id = 42`; evaluated on the restored copy of each table in `tables`, never on the live database. Anything but a single expression is refused before the download.",
+    },
+    'on-conflict': {
+      description:
+        "Recover mode: `skip` inserts the backup's rows whose key is missing from live (undoes a DELETE); `update` also writes the backup's values into live rows with the same key whose values differ (undoes a bad UPDATE, and reverts legitimate changes to those rows); `side-by-side` changes no live table: the rows land in a new table `<table>__recovered_<yyyymmdd_hhmmss>` next to it.",
+      default: 'skip',
+    },
+    'dry-run': {
+      description: 'Recover mode: compute and report the difference, change nothing.',
+      default: 'false',
     },
     'checks-sql': {
       description:
@@ -191,6 +207,14 @@ const VERIFY_RESTORE: ActionSpec = {
     'verification-key': 'Object key of the verification record (`<backup>/verifications/<time>.json`).',
     verifications:
       'JSON array, one object per stream verified: `database` (the stream), `backup-id`, `status`, `rto-seconds`, `rpo-seconds`, `verification-key`. With several `databases`, `backup-id` and `verification-key` are empty, `rto-seconds` is the sum, `rpo-seconds` the largest, and the counts are totals.',
+    'rows-inserted':
+      'Recover mode: rows inserted into live tables (`side-by-side`: rows written into the `__recovered_` tables; dry run: that would be).',
+    'rows-updated':
+      "Recover mode: live rows whose values were set back to the backup's (`update`; dry run: that would be).",
+    'rows-unchanged': 'Recover mode: backup rows whose key is in live and that were left as they are.',
+    'recovered-tables': 'Recover mode, `side-by-side`: the new tables, comma-separated.',
+    'diff-path':
+      'Recover mode: path of a JSON file with, per table, the rows missing from live, differing and only in live: counts and up to 20 keys, never values.',
   },
 };
 

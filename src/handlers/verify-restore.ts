@@ -9,6 +9,7 @@ import type { RunIO } from '../lib/runtime.js';
 import { ObjectStore, readS3Options } from '../lib/s3.js';
 import { parseQualifiedName } from '../lib/toc.js';
 import { lastVerification, listBackups, readManifest } from '../core/catalog.js';
+import { recoverRows } from './recover.js';
 import { readChecksFile, runVerify, verifySummary, type VerifyOptions } from '../core/verify.js';
 import type { DatabaseSelection } from '../core/multi-database.js';
 import { verificationsOutput, verifyStreams } from './databases-verify.js';
@@ -22,7 +23,7 @@ export function readVerifyInputs(
   const s3 = readS3Options(inputs);
   const target = parsePgUrl('target-url', inputs.required('target-url'), io.log);
   const identity = inputs.optional('age-identity');
-  const mode = inputs.oneOf('mode', ['verify', 'restore'] as const);
+  const mode = inputs.oneOf('mode', ['verify', 'restore', 'recover'] as const);
   const tables = inputs.list('tables').map((t) => {
     const q = parseQualifiedName(t);
     if (!q)
@@ -39,6 +40,9 @@ export function readVerifyInputs(
       'only applies to `mode: restore`',
       'Verification restores every table; clear `tables`, or set `mode: restore`.',
     );
+  }
+  if (mode !== 'recover' && inputs.optional('where')) {
+    throw inputError('where', 'only applies to `mode: recover`', 'Clear `where`, or set `mode: recover`.');
   }
   const checks = inputs.optional('checks-sql');
   const options: VerifyOptions = {
@@ -64,6 +68,15 @@ export function readVerifyInputs(
 export async function verifyRestore(inputs: InputReader, io: RunIO): Promise<void> {
   try {
     const { options, store, selection } = readVerifyInputs(inputs, io);
+    if (options.mode === 'recover') {
+      if (selection)
+        throw inputError(
+          'databases',
+          'does not apply to `mode: recover`',
+          'Recover the rows of one stream at a time: set `database` and clear `databases`.',
+        );
+      return await recoverRows(inputs, io, options, store);
+    }
     if (selection) return await verifyStreams(options, selection, store, io);
     const r = await runVerify(options, { store, log: io.log });
     io.setOutput('verifications', verificationsOutput([{ stream: options.database, r }]));
