@@ -345,7 +345,9 @@ async function recoverRows(
         `COPY (SELECT ${cols} FROM ${qualified(q)}${filter}) TO STDOUT`,
         live,
         `COPY ${staging} (${cols}) FROM STDIN`,
-      );
+      ).catch((e: unknown) => {
+        throw copyError(name, e);
+      });
 
       if (liveTable?.key) {
         const rt: RecoverTable = {
@@ -370,7 +372,9 @@ async function recoverRows(
             `COPY (SELECT ${keyCols} FROM ${qualified(q)}) TO STDOUT`,
             live,
             `COPY ${keys} (${keyCols}) FROM STDIN`,
-          );
+          ).catch((e: unknown) => {
+            throw copyError(name, e);
+          });
         }
         const cond = diffConditions(rt);
         t.missing = await sample(live, rt, staging, 's', cond.missing);
@@ -440,6 +444,18 @@ async function recoverRows(
     throw e;
   }
   return result;
+}
+
+/**
+ * A data error while copying names the table, column and SQLSTATE only: the server's own message quotes the value
+ * that did not fit (`invalid input syntax for type integer: "..."`), and values are never printed.
+ */
+function copyError(name: string, e: unknown): Error {
+  const err = e as pg.DatabaseError;
+  if (!err.code?.startsWith('22') && !err.code?.startsWith('23')) return e as Error;
+  return new UserError(
+    `Recovery aborted and rolled back, nothing was changed: the backup's rows of ${name} do not fit the live table (SQLSTATE ${err.code}${err.column ? `, column ${err.column}` : ''}; the value is not shown). The column's type or constraints changed since the backup, or \`where\` fails on some row: recover with \`on-conflict: side-by-side\`, or narrow \`where\`.`,
+  );
 }
 
 const quoteLiteral = (s: string) => `'${s.replace(/'/g, "''")}'`;

@@ -1,11 +1,15 @@
-import { readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import {
   collectedLogs,
   fixture,
+  repoRoot,
   runBundle,
   runCli,
   startPostgres,
   startS3,
+  tempDir,
   type ActionRun,
   type TestPostgres,
   type TestS3,
@@ -98,6 +102,39 @@ async function deleteHundredCustomers(db: string): Promise<void> {
     'DELETE FROM orders WHERE customer_id BETWEEN 101 AND 200; DELETE FROM customers WHERE id BETWEEN 101 AND 200',
     db,
   );
+}
+
+async function waitUntil(ok: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await ok())) {
+    if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A bundle started as the runner starts it, left running so that the test can cancel it. */
+function startBundle(name: string, inputs: Record<string, string>): ChildProcess {
+  const dir = tempDir('recover-run-');
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...process.env, ...s3.env })) if (v !== undefined) env[k] = v;
+  delete env.NODE_OPTIONS;
+  Object.assign(env, { GITHUB_ACTIONS: 'true', GITHUB_OUTPUT: path.join(dir, 'output'), RUNNER_TEMP: dir });
+  writeFileSync(env.GITHUB_OUTPUT!, '');
+  for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
+  return spawn(process.execPath, [path.join(repoRoot, 'dist', name, 'index.js')], { env, stdio: 'ignore' });
+}
+
+/** The runner's cancel: SIGINT, SIGTERM 7.5 s later, SIGKILL 2.5 s after that. Resolves with the exit code. */
+async function cancelAsRunner(child: ChildProcess): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const step = (ms: number) =>
+    Promise.race([exited.then(() => true), new Promise((r) => setTimeout(() => r(false), ms))]);
+  child.kill('SIGINT');
+  if (!(await step(7500))) {
+    child.kill('SIGTERM');
+    if (!(await step(2500))) child.kill('SIGKILL');
+  }
+  return exited;
 }
 
 beforeAll(async () => {
@@ -302,6 +339,41 @@ describe('verify-restore mode: recover', () => {
     );
     expect(await snapshot(db)).toBe(before);
     expect(await scratchDatabases()).toEqual([]);
+  });
+
+  test('a recovery cancelled as the runner cancels (SIGINT, SIGTERM 7.5 s later, then SIGKILL) changes nothing', async () => {
+    const db = await liveCopy();
+    await deleteHundredCustomers(db);
+    // A slow statement trigger holds the recovery inside its transaction long enough to cancel it there.
+    await pg.query(
+      `CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(3); RETURN NULL; END $$;
+       CREATE TRIGGER slow AFTER INSERT ON orders FOR EACH STATEMENT EXECUTE FUNCTION slow();`,
+      db,
+    );
+    const before = await snapshot(db);
+    const child = startBundle('verify-restore', {
+      ...s3Inputs(),
+      database: 'shop',
+      'target-url': pg.url(db),
+      mode: 'recover',
+      tables: 'public.customers, public.orders',
+      confirm: db,
+    });
+    const sleeping = async () =>
+      one(db, `SELECT count(*) FROM pg_stat_activity WHERE datname = '${db}' AND wait_event = 'PgSleep'`);
+    await waitUntil(async () => (await sleeping()) > 0 || child.exitCode !== null, 120_000);
+    expect(child.exitCode).toBeNull();
+    const code = await cancelAsRunner(child);
+    expect(code).not.toBe(0);
+    // The server finishes the statement it was in, finds the client gone and rolls back.
+    await waitUntil(
+      async () =>
+        (await one(db, `SELECT count(*) FROM pg_stat_activity WHERE datname = '${db}' AND pid <> pg_backend_pid()`)) ===
+        0,
+      30_000,
+    );
+    expect(await snapshot(db)).toBe(before);
+    expect(await one(db, 'SELECT count(*) FROM customers')).toBe(500 + NEW_CUSTOMERS - 100);
   });
 
   test('no value of a recovered row appears in the logs, the summaries or the difference files', async () => {

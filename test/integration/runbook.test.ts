@@ -97,3 +97,61 @@ test('"GitHub is down": the runbook restores an encrypted backup with aws s3 cp,
   expect(bad.status).not.toBe(0);
   expect(await tableCounts(pg, empty)).toEqual(new Map());
 });
+
+test('"Rows were deleted / damaged": dry run, skip, check, with the CLI as the runbook writes it', async () => {
+  if (!pg) [pg, s3] = await Promise.all([startPostgres(), startS3()]);
+  const source = await pg.createDatabase('shop');
+  await pg.query(fixture('shop.sql'), source);
+  const bucket = await s3.createBucket('runbook-recover');
+  const backup = await runBundle(
+    'pgdump-to-s3',
+    {
+      'database-url': pg.url(source),
+      database: 'app',
+      's3-bucket': bucket,
+      's3-endpoint': s3.endpoint,
+      's3-force-path-style': 'true',
+    },
+    s3.env,
+  );
+  expect(backup.errors).toEqual([]);
+  const before = await tableCounts(pg, source);
+  // Written since the backup, then the damage: 30 customers deleted with their orders.
+  await pg.query(
+    `INSERT INTO customers (name, email) VALUES ('New-1', 'new-1@example.org');
+     INSERT INTO orders (customer_id, amount) SELECT id, 1 FROM customers WHERE email = 'new-1@example.org';
+     DELETE FROM orders WHERE customer_id <= 30; DELETE FROM customers WHERE id <= 30;`,
+    source,
+  );
+
+  const work = tempDir('runbook-recover-');
+  const bin = path.join(work, 'bin');
+  spawnSync('mkdir', ['-p', bin]);
+  writeFileSync(
+    path.join(bin, 'postgres-backup'),
+    `#!/bin/sh\nexec "${process.execPath}" "${path.join(repoRoot, 'dist/cli/index.js')}" "$@"\n`,
+  );
+  chmodSync(path.join(bin, 'postgres-backup'), 0o755);
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== 'NODE_OPTIONS') env[k] = v;
+  const r = spawnSync('bash', ['-euo', 'pipefail', '-c', runbookBlock('recover-rows')], {
+    cwd: work,
+    encoding: 'utf8',
+    env: {
+      ...env,
+      ...s3.env,
+      PATH: `${bin}:${process.env.PATH}`,
+      S3: `--s3-bucket ${bucket} --s3-endpoint ${s3.endpoint} --s3-force-path-style true --database app`,
+      BACKUP_ID: backup.outputs['backup-id']!,
+      TARGET_URL: pg.url(source),
+      DATABASE: source,
+      TABLES: 'public.customers,public.orders',
+    },
+  });
+  expect(r.stderr).not.toMatch(/error/i);
+  expect(r.status).toBe(0);
+  const after = await tableCounts(pg, source);
+  expect(after.get('public.customers')).toBe(before.get('public.customers')! + 1);
+  expect(after.get('public.orders')).toBe(before.get('public.orders')! + 1);
+  expect((await pg.query("SELECT 1 FROM customers WHERE email = 'new-1@example.org'", source)).length).toBe(1);
+});
