@@ -181,6 +181,12 @@ describe('verify-restore mode: recover', () => {
     });
     expect(fine.errors).toEqual([]);
     expect(fine.outputs['rows-inserted']).toBe('0');
+    // An expression that fails on a row is reported without the row's value.
+    const failing = await recover(db, { tables: 'public.customers', where: 'name::int > 0', 'dry-run': 'true' });
+    expect(failing.exitCode).toBe(1);
+    expect(failing.errors.join('\n')).toMatch(
+      /rows of public\.customers do not fit .*SQLSTATE 22P02.*the value is not shown/,
+    );
     expect(await snapshot(db)).toBe(before);
   });
 
