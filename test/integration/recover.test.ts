@@ -385,12 +385,12 @@ describe('verify-restore mode: recover', () => {
   test('no value of a recovered row appears in the logs, the summaries or the difference files', async () => {
     const values = (
       await pg.query<{ v: string }>(
-        `SELECT name AS v FROM customers WHERE id BETWEEN 95 AND 205 UNION ALL SELECT email FROM customers WHERE id BETWEEN 95 AND 205
-         UNION ALL SELECT product FROM order_lines WHERE order_id BETWEEN 195 AND 405 UNION ALL SELECT body FROM notes`,
+        `SELECT name AS v FROM customers UNION ALL SELECT email FROM customers
+         UNION ALL SELECT product FROM order_lines UNION ALL SELECT body FROM notes`,
         base,
       )
     ).map((r) => r.v);
-    expect(values.length).toBeGreaterThan(400);
+    expect(values.length).toBeGreaterThan(3000);
     const text = collectedLogs.join('\n');
     expect(text).toMatch(/public\.customers/);
     expect(values.filter((v) => text.includes(v))).toEqual([]);
