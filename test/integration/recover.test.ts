@@ -271,29 +271,12 @@ describe('verify-restore mode: recover', () => {
     // The sequence behind a recovered key is advanced past it.
     await pg.query("SELECT setval('customers_id_seq', 5)", db);
 
-    const dry = await cli(db, [
-      '--tables',
-      'public.customers',
-      '--on-conflict',
-      'update',
-      '--where',
-      'id <= 100',
-      '--dry-run',
-      'true',
-    ]);
+    const args = ['--tables', 'public.customers', '--on-conflict', 'update', '--where', 'id <= 100'];
+    const dry = await cli(db, [...args, '--dry-run', 'true']);
     expect(dry.stderr).not.toMatch(/error/);
     expect(dry.outputs).toMatchObject({ 'rows-inserted': '0', 'rows-updated': '100', 'rows-unchanged': '0' });
 
-    const run = await cli(db, [
-      '--tables',
-      'public.customers',
-      '--on-conflict',
-      'update',
-      '--where',
-      'id <= 100',
-      '--confirm',
-      db,
-    ]);
+    const run = await cli(db, [...args, '--confirm', db]);
     expect(run.exitCode).toBe(0);
     expect(run.outputs).toMatchObject({ 'rows-inserted': '0', 'rows-updated': '100', 'rows-unchanged': '0' });
     expect(await one<string>(db, "SELECT string_agg(name, ',' ORDER BY id) FROM customers WHERE id <= 100")).toBe(
