@@ -127,8 +127,13 @@ function startBundle(name: string, inputs: Record<string, string>): ChildProcess
 /** The runner's cancel: SIGINT, SIGTERM 7.5 s later, SIGKILL 2.5 s after that. Resolves with the exit code. */
 async function cancelAsRunner(child: ChildProcess): Promise<number | null> {
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const step = (ms: number) =>
-    Promise.race([exited.then(() => true), new Promise((r) => setTimeout(() => r(false), ms))]);
+  const step = async (ms: number) => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)));
+    const done = await Promise.race([exited.then(() => true), timeout]);
+    clearTimeout(timer);
+    return done;
+  };
   child.kill('SIGINT');
   if (!(await step(7500))) {
     child.kill('SIGTERM');
