@@ -154,4 +154,4 @@ test('"Rows were deleted / damaged": dry run, skip, check, with the CLI as the r
   expect(after.get('public.customers')).toBe(before.get('public.customers')! + 1);
   expect(after.get('public.orders')).toBe(before.get('public.orders')! + 1);
   expect((await pg.query("SELECT 1 FROM customers WHERE email = 'new-1@example.org'", source)).length).toBe(1);
-});
+}, 300_000);
