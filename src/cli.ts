@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { errorMessage, isUserError, UserError } from './lib/errors.js';
+import { withHeartbeat } from './lib/heartbeat.js';
 import { InputReader } from './lib/inputs.js';
 import { ConsoleLogger } from './lib/log.js';
 import { consoleIO, type Handler } from './lib/runtime.js';
@@ -162,7 +163,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     for (const [k, v] of Object.entries(c.defaults ?? {})) if (!values.has(k)) values.set(k, v);
     const io = consoleIO(values, log);
-    await c.handler(new InputReader(spec, io.source, log), io);
+    await withHeartbeat(spec, c.handler)(new InputReader(spec, io.source, log), io);
     process.stdout.write(JSON.stringify('value' in io.printed ? io.printed.value : io.outputs, null, 2) + '\n');
     return 0;
   } catch (e) {

@@ -57,6 +57,14 @@ function databasesInputs(what: 'backup' | 'streams'): Record<string, InputSpec> 
   };
 }
 
+export const HEARTBEAT_INPUT: Record<string, InputSpec> = {
+  'heartbeat-url': {
+    description:
+      'Ping URL of a dead man\'s switch (Healthchecks.io, Better Stack, Cronitor): `<url>/start` when the work starts, `<url>` on success, `<url>/fail` on failure (Cronitor: `?state=run|complete|fail`). A failed ping only warns. Masked.',
+    secret: true,
+  },
+};
+
 const PGDUMP_TO_S3: ActionSpec = {
   name: 'pgdump-to-s3',
   title: 'pg_dump to S3',
@@ -115,6 +123,7 @@ const PGDUMP_TO_S3: ActionSpec = {
       description:
         "Multipart upload part size in MiB (5 to 512). Empty: 8 MiB, or more for large databases (2 x database size / 9,000), so that a dump stays under S3's 10,000 parts.",
     },
+    ...HEARTBEAT_INPUT,
   },
   outputs: {
     'backup-id': 'Id of the new backup, `<UTC start>-<random>`, e.g. `20261121T020000Z-3f9a`.',
@@ -180,6 +189,7 @@ const VERIFY_RESTORE: ActionSpec = {
       description:
         "Path to pg_restore; it must be at least as new as the pg_dump that wrote the backup (any server at least as new as the backup's source works). Empty: the newest installed pg_restore.",
     },
+    ...HEARTBEAT_INPUT,
   },
   outputs: {
     'backup-id': 'The backup that was verified or restored.',
@@ -244,6 +254,7 @@ const PRUNE_RETENTION: ActionSpec = {
       default: '24h',
     },
     'dry-run': { description: 'Plan and report only; delete nothing.', default: 'false' },
+    ...HEARTBEAT_INPUT,
   },
   outputs: {
     kept: 'Number of backups kept.',
