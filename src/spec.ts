@@ -60,7 +60,7 @@ function databasesInputs(what: 'backup' | 'streams'): Record<string, InputSpec> 
 export const HEARTBEAT_INPUT: Record<string, InputSpec> = {
   'heartbeat-url': {
     description:
-      'Ping URL of a dead man\'s switch (Healthchecks.io, Better Stack, Cronitor): `<url>/start` when the work starts, `<url>` on success, `<url>/fail` on failure (Cronitor: `?state=run|complete|fail`). A failed ping only warns. Masked.',
+      "Ping URL of a dead man's switch (Healthchecks.io, Better Stack, Cronitor): `<url>/start` when the work starts, `<url>` on success, `<url>/fail` on failure (Cronitor: `?state=run|complete|fail`). A failed ping only warns. Masked.",
     secret: true,
   },
 };
