@@ -11,6 +11,7 @@ import { listCommand, verifyRestore } from './handlers/verify-restore.js';
 import { planRetentionCommand, pruneRetention } from './handlers/prune-retention.js';
 import { neonSnapshotAction } from './handlers/neon-snapshot.js';
 import { openFailureIssue } from './handlers/open-failure-issue.js';
+import { backupReport } from './handlers/backup-report.js';
 
 interface Command {
   spec: string;
@@ -62,6 +63,11 @@ const COMMANDS: Record<string, Command> = {
     handler: neonSnapshotAction,
     summary: 'restore a Neon branch in place to a point in time (neon-snapshot with --mode restore; needs --confirm)',
     defaults: { mode: 'restore' },
+  },
+  report: {
+    spec: 'backup-report',
+    handler: backupReport,
+    summary: 'evidence report of backups, verifications, retention and RTO/RPO over a period (backup-report)',
   },
   'report-status': {
     spec: 'open-failure-issue',

@@ -378,7 +378,46 @@ const OPEN_FAILURE_ISSUE: ActionSpec = {
   },
 };
 
-export const ACTIONS: ActionSpec[] = [PGDUMP_TO_S3, VERIFY_RESTORE, PRUNE_RETENTION, NEON_SNAPSHOT, OPEN_FAILURE_ISSUE];
+const BACKUP_REPORT: ActionSpec = {
+  name: 'backup-report',
+  title: 'Evidence report for auditors',
+  description:
+    'Evidence for auditors: every backup, verification (RTO/RPO) and failure; retention slots and targets; HTML, Markdown, JSON.',
+  inputs: {
+    ...S3_INPUTS,
+    databases: {
+      description:
+        'The backup streams to report on (the `database` the backups were written with), one per line or comma-separated.',
+      required: true,
+    },
+    since: { description: 'The period: this long before now, e.g. `90d`, `13w`.', default: '90d' },
+    expect: {
+      description:
+        'The declared policy, in the keep-* vocabulary of prune-retention plus `max-age` for the newest verified backup, e.g. `keep-daily: 30, keep-monthly: 12, max-age: 26h`. Each period must hold a backup. Empty: retention is not judged.',
+    },
+    'rto-target': { description: 'Recovery time objective, e.g. `1h`: the worst measured RTO must be within it.' },
+    'rpo-target': {
+      description:
+        'Recovery point objective, e.g. `26h`: the worst measured RPO and the longest gap between backups must be within it.',
+    },
+    timezone: { description: 'IANA time zone in which retention days, weeks and months are counted.', default: 'UTC' },
+  },
+  outputs: {
+    'html-path': 'Path of the HTML report (self-contained; for actions/upload-artifact).',
+    'json-path': 'Path of the JSON report (docs/FORMAT.md).',
+    'markdown-path': 'Path of the Markdown report (also the job summary).',
+    compliant: '`true` when every stream meets the declared retention, max-age and targets, else `false`.',
+  },
+};
+
+export const ACTIONS: ActionSpec[] = [
+  PGDUMP_TO_S3,
+  VERIFY_RESTORE,
+  PRUNE_RETENTION,
+  NEON_SNAPSHOT,
+  OPEN_FAILURE_ISSUE,
+  BACKUP_REPORT,
+];
 
 export function actionSpec(name: string): ActionSpec {
   const spec = ACTIONS.find((a) => a.name === name);
