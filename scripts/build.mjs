@@ -12,6 +12,7 @@ export const ENTRIES = {
   'prune-retention': 'src/actions/prune-retention.ts',
   'neon-snapshot': 'src/actions/neon-snapshot.ts',
   'open-failure-issue': 'src/actions/open-failure-issue.ts',
+  'backup-report': 'src/actions/backup-report.ts',
   cli: 'src/cli.ts',
 };
 

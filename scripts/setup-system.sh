@@ -7,10 +7,12 @@ command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 command -v age >/dev/null 2>&1 || missing+=(age)
 # --for-tests: also the AWS CLI, for the runbook test that restores with stock tools only (aws s3 cp, age, zstd,
 # pg_restore). The drill does not need it.
-# openssl: the TLS tests make a throwaway CA and server certificate.
+# openssl: the TLS tests make a throwaway CA and server certificate. A headless Chromium: the evidence report's HTML
+# is rendered, checked and screenshotted in it.
 if [ "${1:-}" = "--for-tests" ]; then
   command -v aws >/dev/null 2>&1 || missing+=(awscli)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v chromium-headless-shell >/dev/null 2>&1 || missing+=(chromium-headless-shell)
 fi
 if ! command -v pg_dump >/dev/null 2>&1 || ! { command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }; then
   missing+=(postgresql)

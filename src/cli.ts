@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { errorMessage, isUserError, UserError } from './lib/errors.js';
+import { withHeartbeat } from './lib/heartbeat.js';
 import { InputReader } from './lib/inputs.js';
 import { ConsoleLogger } from './lib/log.js';
 import { consoleIO, type Handler } from './lib/runtime.js';
@@ -10,6 +11,7 @@ import { listCommand, verifyRestore } from './handlers/verify-restore.js';
 import { planRetentionCommand, pruneRetention } from './handlers/prune-retention.js';
 import { neonSnapshotAction } from './handlers/neon-snapshot.js';
 import { openFailureIssue } from './handlers/open-failure-issue.js';
+import { backupReport } from './handlers/backup-report.js';
 
 interface Command {
   spec: string;
@@ -68,6 +70,11 @@ const COMMANDS: Record<string, Command> = {
     handler: neonSnapshotAction,
     summary: 'restore a Neon branch in place to a point in time (neon-snapshot with --mode restore; needs --confirm)',
     defaults: { mode: 'restore' },
+  },
+  report: {
+    spec: 'backup-report',
+    handler: backupReport,
+    summary: 'evidence report of backups, verifications, retention and RTO/RPO over a period (backup-report)',
   },
   'report-status': {
     spec: 'open-failure-issue',
@@ -169,7 +176,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     for (const [k, v] of Object.entries(c.defaults ?? {})) if (!values.has(k)) values.set(k, v);
     const io = consoleIO(values, log);
-    await c.handler(new InputReader(spec, io.source, log), io);
+    await withHeartbeat(spec, c.handler)(new InputReader(spec, io.source, log), io);
     process.stdout.write(JSON.stringify('value' in io.printed ? io.printed.value : io.outputs, null, 2) + '\n');
     return 0;
   } catch (e) {

@@ -57,6 +57,14 @@ function databasesInputs(what: 'backup' | 'streams'): Record<string, InputSpec> 
   };
 }
 
+export const HEARTBEAT_INPUT: Record<string, InputSpec> = {
+  'heartbeat-url': {
+    description:
+      "Ping URL of a dead man's switch (Healthchecks.io, Better Stack, Cronitor): `<url>/start` when the work starts, `<url>` on success, `<url>/fail` on failure (Cronitor: `?state=run|complete|fail`). A failed ping only warns. Masked.",
+    secret: true,
+  },
+};
+
 const PGDUMP_TO_S3: ActionSpec = {
   name: 'pgdump-to-s3',
   title: 'pg_dump to S3',
@@ -115,6 +123,7 @@ const PGDUMP_TO_S3: ActionSpec = {
       description:
         "Multipart upload part size in MiB (5 to 512). Empty: 8 MiB, or more for large databases (2 x database size / 9,000), so that a dump stays under S3's 10,000 parts.",
     },
+    ...HEARTBEAT_INPUT,
   },
   outputs: {
     'backup-id': 'Id of the new backup, `<UTC start>-<random>`, e.g. `20261121T020000Z-3f9a`.',
@@ -196,6 +205,7 @@ const VERIFY_RESTORE: ActionSpec = {
       description:
         "Path to pg_restore; it must be at least as new as the pg_dump that wrote the backup (any server at least as new as the backup's source works). Empty: the newest installed pg_restore.",
     },
+    ...HEARTBEAT_INPUT,
   },
   outputs: {
     'backup-id': 'The backup that was verified or restored.',
@@ -268,6 +278,7 @@ const PRUNE_RETENTION: ActionSpec = {
       default: '24h',
     },
     'dry-run': { description: 'Plan and report only; delete nothing.', default: 'false' },
+    ...HEARTBEAT_INPUT,
   },
   outputs: {
     kept: 'Number of backups kept.',
@@ -391,7 +402,46 @@ const OPEN_FAILURE_ISSUE: ActionSpec = {
   },
 };
 
-export const ACTIONS: ActionSpec[] = [PGDUMP_TO_S3, VERIFY_RESTORE, PRUNE_RETENTION, NEON_SNAPSHOT, OPEN_FAILURE_ISSUE];
+const BACKUP_REPORT: ActionSpec = {
+  name: 'backup-report',
+  title: 'Evidence report for auditors',
+  description:
+    'Evidence for auditors: every backup, verification (RTO/RPO) and failure; retention slots and targets; HTML, Markdown, JSON.',
+  inputs: {
+    ...S3_INPUTS,
+    databases: {
+      description:
+        'The backup streams to report on (the `database` the backups were written with), one per line or comma-separated.',
+      required: true,
+    },
+    since: { description: 'The period: this long before now, e.g. `90d`, `13w`.', default: '90d' },
+    expect: {
+      description:
+        'The declared policy, in the keep-* vocabulary of prune-retention plus `max-age` for the newest verified backup, e.g. `keep-daily: 30, keep-monthly: 12, max-age: 26h`. Each period must hold a backup. Empty: retention is not judged.',
+    },
+    'rto-target': { description: 'Recovery time objective, e.g. `1h`: the worst measured RTO must be within it.' },
+    'rpo-target': {
+      description:
+        'Recovery point objective, e.g. `26h`: the worst measured RPO and the longest gap between backups must be within it.',
+    },
+    timezone: { description: 'IANA time zone in which retention days, weeks and months are counted.', default: 'UTC' },
+  },
+  outputs: {
+    'html-path': 'Path of the HTML report (self-contained; for actions/upload-artifact).',
+    'json-path': 'Path of the JSON report (docs/FORMAT.md).',
+    'markdown-path': 'Path of the Markdown report (also the job summary).',
+    compliant: '`true` when every stream meets the declared retention, max-age and targets, else `false`.',
+  },
+};
+
+export const ACTIONS: ActionSpec[] = [
+  PGDUMP_TO_S3,
+  VERIFY_RESTORE,
+  PRUNE_RETENTION,
+  NEON_SNAPSHOT,
+  OPEN_FAILURE_ISSUE,
+  BACKUP_REPORT,
+];
 
 export function actionSpec(name: string): ActionSpec {
   const spec = ACTIONS.find((a) => a.name === name);

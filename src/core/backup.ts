@@ -15,6 +15,7 @@ import { findPgTool, serverMajor } from '../lib/pgtools.js';
 import { ChildWatch } from '../lib/process.js';
 import type { ObjectStore, UploadOptions } from '../lib/s3.js';
 import { TOOL } from '../version.js';
+import { RECOVERY_NAME, recoveryMarkdown } from './recovery.js';
 
 export interface BackupOptions {
   source: PgTarget;
@@ -33,6 +34,8 @@ export interface BackupOptions {
   sse?: UploadOptions['sse'];
   /** Undefined: chosen from the database size by `autoPartSizeMiB`. */
   partSizeMiB?: number;
+  /** The `s3-endpoint`, for the commands in RECOVERY.md. */
+  s3Endpoint?: string;
 }
 
 const MiB = 1024 * 1024;
@@ -213,6 +216,12 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
       tool: TOOL,
     };
     const manifestKey = prefix + MANIFEST_NAME;
+    await store.putText(
+      prefix + RECOVERY_NAME,
+      recoveryMarkdown(manifest, { bucket: store.bucket, endpoint: o.s3Endpoint }),
+      'text/markdown; charset=utf-8',
+      o.sse,
+    );
     // Written last: a prefix without it is an incomplete backup that nothing restores or counts.
     await store.putJson(manifestKey, manifest, o.sse);
     const durationSeconds = (performance.now() - t0) / 1000;
@@ -223,7 +232,7 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
   } catch (e) {
     if (dumpStarted) {
       // Best effort: a partial dump object is harmless without a manifest, but need not linger.
-      await store.deleteKeys([dumpKey]).catch(() => undefined);
+      await store.deleteKeys([dumpKey, prefix + RECOVERY_NAME]).catch(() => undefined);
     }
     throw e;
   } finally {

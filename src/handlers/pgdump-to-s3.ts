@@ -88,6 +88,7 @@ export function readBackupInputs(
     storageClass,
     sse: sseMode === 'none' ? undefined : { mode: sseMode, kmsKeyId },
     partSizeMiB: inputs.int('part-size-mb', 5, 512),
+    s3Endpoint: s3.endpoint,
   };
   return { options, store: ObjectStore.fromOptions(s3), selection };
 }

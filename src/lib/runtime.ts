@@ -1,5 +1,6 @@
 import * as core from '@actions/core';
 import { errorMessage, isUserError } from './errors.js';
+import { withHeartbeat } from './heartbeat.js';
 import { InputReader, type InputSource } from './inputs.js';
 import { ConsoleLogger, type Logger } from './log.js';
 import { actionSpec } from '../spec.js';
@@ -56,7 +57,8 @@ export function actionsIO(): RunIO {
 /** Runs an action's handler; a user mistake fails the step with its message only, a bug with its stack. */
 export async function runAction(name: string, handler: Handler, io: RunIO = actionsIO()): Promise<void> {
   try {
-    await handler(new InputReader(actionSpec(name), io.source, io.log), io);
+    const spec = actionSpec(name);
+    await withHeartbeat(spec, handler)(new InputReader(spec, io.source, io.log), io);
   } catch (e) {
     if (isUserError(e)) core.setFailed(errorMessage(e));
     else {

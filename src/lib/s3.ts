@@ -145,6 +145,23 @@ export class ObjectStore {
     }
   }
 
+  async putText(key: string, body: string, contentType: string, sse?: UploadOptions['sse']): Promise<void> {
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: body,
+          ContentType: contentType,
+          ServerSideEncryption: sse?.mode as ServerSideEncryption | undefined,
+          SSEKMSKeyId: sse?.kmsKeyId,
+        }),
+      );
+    } catch (e) {
+      throw this.translate(e, key);
+    }
+  }
+
   async getStream(key: string): Promise<{ body: Readable; bytes: number }> {
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));

@@ -10,7 +10,8 @@ export interface TestS3 {
   /** Credentials for the server; tests put them in the environment as real users do. */
   env: Record<string, string>;
   client: S3Client;
-  createBucket(prefix?: string): Promise<string>;
+  /** `objectLock`: created with S3 Object Lock enabled (the wrapper implements it; s3rver has none). */
+  createBucket(prefix?: string, options?: { objectLock?: boolean }): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -53,9 +54,9 @@ export async function startS3(): Promise<TestS3> {
     endpoint,
     env,
     client,
-    async createBucket(prefix = 'bucket') {
+    async createBucket(prefix = 'bucket', options = {}) {
       const name = `${prefix}-${process.pid}-${counter++}-${Date.now().toString(36)}`.toLowerCase();
-      await client.send(new CreateBucketCommand({ Bucket: name }));
+      await client.send(new CreateBucketCommand({ Bucket: name, ObjectLockEnabledForBucket: options.objectLock }));
       return name;
     },
     async stop() {

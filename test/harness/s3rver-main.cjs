@@ -1,6 +1,9 @@
 // Runs s3rver in its own process (started with --openssl-legacy-provider, which its continuation tokens need).
 // s3rver 3.7 lacks ListMultipartUploads and AbortMultipartUpload; this process answers those two from s3rver's own
 // upload directory, so tests can prove that no multipart upload is left open. Everything else goes to s3rver.
+// It also implements S3 Object Lock, which s3rver lacks (object-lock.cjs): buckets created with
+// `x-amz-bucket-object-lock-enabled`, GetObjectLockConfiguration, retention headers on PutObject and
+// CreateMultipartUpload, GetObjectRetention, and deletes refused before the retain-until date.
 // Prints the port on stdout once listening; stops on SIGTERM.
 const S3rver = require('s3rver');
 const fs = require('node:fs');
@@ -52,9 +55,15 @@ function abortUpload(bucket, uploadId, res) {
   res.end();
 }
 
+const objectLock = require('./object-lock.cjs').objectLock(s3rver.store);
+
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://localhost');
   const [bucket, ...keyParts] = url.pathname.split('/').filter((p) => p !== '');
+  if (
+    objectLock.handle(req, res, url, bucket && decodeURIComponent(bucket), keyParts.map(decodeURIComponent).join('/'))
+  )
+    return undefined;
   if (req.method === 'GET' && url.searchParams.has('uploads') && keyParts.length === 0) {
     return listUploads(decodeURIComponent(bucket), url.searchParams.get('prefix') ?? '', res);
   }

@@ -59,6 +59,7 @@ test('there are the three reusable workflows, CI, the release workflow and the r
     '.github/workflows/verify.yml',
     'docs/examples/all-databases.yml',
     'docs/examples/manual-restore.yml',
+    'docs/examples/monthly-evidence.yml',
     'docs/examples/nightly-neon.yml',
     'docs/examples/nightly-verify.yml',
     'docs/examples/pre-migration.yml',

@@ -1,0 +1,71 @@
+import {
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectLockConfigurationCommand,
+  GetObjectRetentionCommand,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
+import { listKeys, startS3, type TestS3 } from '../harness/index.js';
+
+let s3: TestS3;
+beforeAll(async () => {
+  s3 = await startS3();
+});
+afterAll(async () => s3?.stop());
+
+const DAY = 86400_000;
+const errorName = async (p: Promise<unknown>) =>
+  p.then(
+    () => 'ok',
+    (e: { name?: string }) => e.name,
+  );
+
+test('the test S3 server implements Object Lock as S3 documents it', async () => {
+  const locked = await s3.createBucket('lock-on', { objectLock: true });
+  const plain = await s3.createBucket('lock-off');
+  const config = await s3.client.send(new GetObjectLockConfigurationCommand({ Bucket: locked }));
+  expect(config.ObjectLockConfiguration?.ObjectLockEnabled).toBe('Enabled');
+  expect(await errorName(s3.client.send(new GetObjectLockConfigurationCommand({ Bucket: plain })))).toBe(
+    'ObjectLockConfigurationNotFoundError',
+  );
+  const until = new Date(Date.now() + DAY);
+  const put = (Bucket: string, Key: string, mode: 'GOVERNANCE' | 'COMPLIANCE', checksum = true) =>
+    s3.client.send(
+      new PutObjectCommand({
+        Bucket,
+        Key,
+        Body: 'x',
+        ObjectLockMode: mode,
+        ObjectLockRetainUntilDate: until,
+        ...(checksum ? { ChecksumAlgorithm: 'CRC32' as const } : {}),
+      }),
+    );
+  expect(await errorName(put(plain, 'a', 'GOVERNANCE'))).toBe('InvalidRequest');
+  expect(await errorName(put(locked, 'no-checksum', 'GOVERNANCE', false))).toBe('InvalidRequest');
+  await put(locked, 'gov', 'GOVERNANCE');
+  await put(locked, 'comp', 'COMPLIANCE');
+  await s3.client.send(new PutObjectCommand({ Bucket: locked, Key: 'free', Body: 'x' }));
+  const r = await s3.client.send(new GetObjectRetentionCommand({ Bucket: locked, Key: 'gov' }));
+  expect(r.Retention).toEqual({ Mode: 'GOVERNANCE', RetainUntilDate: new Date(until.toISOString()) });
+
+  expect(await errorName(s3.client.send(new DeleteObjectCommand({ Bucket: locked, Key: 'gov' })))).toBe('AccessDenied');
+  expect(
+    await errorName(s3.client.send(new PutObjectCommand({ Bucket: locked, Key: 'comp', Body: 'overwrite' }))),
+  ).toBe('AccessDenied');
+  const batch = await s3.client.send(
+    new DeleteObjectsCommand({
+      Bucket: locked,
+      Delete: { Objects: [{ Key: 'gov' }, { Key: 'comp' }, { Key: 'free' }], Quiet: true },
+    }),
+  );
+  expect(batch.Errors?.map((e) => `${e.Key} ${e.Code}`).sort()).toEqual(['comp AccessDenied', 'gov AccessDenied']);
+  expect((await listKeys(s3.client, locked)).sort()).toEqual(['comp', 'gov']);
+  // Governance yields to an explicit bypass; compliance yields to nobody.
+  await s3.client.send(new DeleteObjectCommand({ Bucket: locked, Key: 'gov', BypassGovernanceRetention: true }));
+  expect(
+    await errorName(
+      s3.client.send(new DeleteObjectCommand({ Bucket: locked, Key: 'comp', BypassGovernanceRetention: true })),
+    ),
+  ).toBe('AccessDenied');
+  expect(await listKeys(s3.client, locked)).toEqual(['comp']);
+});
