@@ -115,6 +115,11 @@ const PGDUMP_TO_S3: ActionSpec = {
       description: 'Name of the backup stream under the prefix. Empty: the database name from `database-url`.',
     },
     ...databasesInputs('backup'),
+    'neon-direct-endpoint': {
+      description:
+        '`auto` | `off`. `auto`: a `database-url` on a Neon pooled endpoint (`ep-...-pooler.<region>.aws.neon.tech`) is rewritten to the direct endpoint (without `-pooler`) for pg_dump and the snapshot connection, as Neon advises, with one log line saying so. `off`: use the host as given.',
+      default: 'auto',
+    },
     'pg-dump-path': {
       description:
         "Path to pg_dump. Empty: the installed pg_dump whose major version is closest to, and not older than, the server's.",

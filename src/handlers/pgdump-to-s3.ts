@@ -2,6 +2,7 @@ import { parseRecipients } from '../lib/age.js';
 import { inputError } from '../lib/errors.js';
 import type { InputReader } from '../lib/inputs.js';
 import type { Compression } from '../lib/manifest.js';
+import { neonDirectHost } from '../lib/neon-endpoint.js';
 import { parsePgUrl } from '../lib/pg-url.js';
 import type { RunIO } from '../lib/runtime.js';
 import { ObjectStore, readS3Options } from '../lib/s3.js';
@@ -30,6 +31,15 @@ export function readBackupInputs(
 ): { options: BackupOptions; store: ObjectStore; selection?: DatabaseSelection } {
   const selection = readDatabaseSelection(inputs);
   const source = parsePgUrl('database-url', inputs.required('database-url'), io.log);
+  if (inputs.oneOf('neon-direct-endpoint', ['auto', 'off'] as const) === 'auto') {
+    const direct = neonDirectHost(source.host);
+    if (direct) {
+      io.log.info(
+        `database-url names Neon's pooled endpoint ${source.host}; pg_dump and the snapshot connect to the direct endpoint ${direct} instead (set neon-direct-endpoint: off to keep the pooler)`,
+      );
+      source.host = direct;
+    }
+  }
   const s3 = readS3Options(inputs);
   const storageClass = inputs.oneOf('storage-class', STORAGE_CLASSES);
   if (REFUSED_CLASSES.includes(storageClass)) {
