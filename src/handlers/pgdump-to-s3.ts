@@ -88,6 +88,7 @@ export function readBackupInputs(
     storageClass,
     sse: sseMode === 'none' ? undefined : { mode: sseMode, kmsKeyId },
     partSizeMiB: inputs.int('part-size-mb', 5, 512),
+    globals: inputs.bool('globals'),
   };
   return { options, store: ObjectStore.fromOptions(s3), selection };
 }
