@@ -91,7 +91,7 @@ describe('verify-restore: verify mode', () => {
       backupId: plainId,
       status: 'passed',
       mode: 'verify',
-      tablesChecked: 6,
+      tablesChecked: 7,
       failures: [],
     });
     expect(record.timings.restoreSeconds).toBeGreaterThan(0);
