@@ -124,6 +124,11 @@ const PGDUMP_TO_S3: ActionSpec = {
       description:
         "Path to pg_dump. Empty: the installed pg_dump whose major version is closest to, and not older than, the server's.",
     },
+    globals: {
+      description:
+        'Also store the roles and tablespaces (`pg_dumpall --globals-only --no-role-passwords`, from the same directory as pg_dump) as `globals.sql.zst` beside the dump, encrypted like it. A server that refuses it (some managed hosts) gives a warning and a note in the manifest, never a failed backup.',
+      default: 'true',
+    },
     'part-size-mb': {
       description:
         "Multipart upload part size in MiB (5 to 512). Empty: 8 MiB, or more for large databases (2 x database size / 9,000), so that a dump stays under S3's 10,000 parts.",
@@ -211,6 +216,11 @@ const VERIFY_RESTORE: ActionSpec = {
         "Path to pg_restore; it must be at least as new as the pg_dump that wrote the backup (any server at least as new as the backup's source works). Empty: the newest installed pg_restore.",
     },
     ...HEARTBEAT_INPUT,
+    'create-roles': {
+      description:
+        "Restore mode: `missing` creates the roles the backup refers to (RLS policies) that the target lacks, as NOLOGIN roles without password (BYPASSRLS/NOINHERIT as in the backup's globals), and lists them in the summary; `none` fails before restoring, naming them. Verify mode always creates them and drops them after the scratch database.",
+      default: 'missing',
+    },
   },
   outputs: {
     'backup-id': 'The backup that was verified or restored.',

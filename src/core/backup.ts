@@ -16,6 +16,7 @@ import { ChildWatch } from '../lib/process.js';
 import type { ObjectStore, UploadOptions } from '../lib/s3.js';
 import { TOOL } from '../version.js';
 import { RECOVERY_NAME, recoveryMarkdown } from './recovery.js';
+import { captureGlobals, globalsFileName, type GlobalsResult } from './globals.js';
 
 export interface BackupOptions {
   source: PgTarget;
@@ -36,6 +37,8 @@ export interface BackupOptions {
   partSizeMiB?: number;
   /** The `s3-endpoint`, for the commands in RECOVERY.md. */
   s3Endpoint?: string;
+  /** Also store `pg_dumpall --globals-only --no-role-passwords` as the `globals` artifact. */
+  globals: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -76,6 +79,7 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
   const prefix = backupPrefix(o.prefix, o.database, backupId);
   const encrypted = o.ageRecipients.length > 0;
   const dumpKey = prefix + dumpFileName(o.compression, encrypted);
+  const globalsKey = prefix + globalsFileName(encrypted);
   const where = `${o.source.host}:${o.source.port}/${o.source.database}`;
 
   const client = await connectPg(o.source, 'database-url');
@@ -177,6 +181,22 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
       (await client.query<{ n: string }>('SELECT count(*) AS n FROM pg_largeobject_metadata')).rows[0]!.n,
     );
     await client.query('COMMIT');
+    const globals: GlobalsResult = o.globals
+      ? await captureGlobals(
+          {
+            source: o.source,
+            pgDumpPath: pgDump.path,
+            key: globalsKey,
+            recipients: o.ageRecipients,
+            upload: {
+              storageClass: o.storageClass,
+              sse: o.sse,
+              tags: { 'backup-id': backupId, kind: o.kind, database: o.database },
+            },
+          },
+          { store, log },
+        )
+      : { note: { status: 'off' } };
 
     const sha256 = guard.sha256();
     const bytes = guard.bytes;
@@ -208,7 +228,9 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
           ...(o.compression === 'none' ? {} : { compressionLevel: level }),
           encryption: encrypted ? { scheme: 'age', recipients: o.ageRecipients } : null,
         },
+        ...(globals.artifact ? [globals.artifact] : []),
       ],
+      globals: globals.note,
       tables: counted,
       largeObjects,
       totalRows,
@@ -232,7 +254,7 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
   } catch (e) {
     if (dumpStarted) {
       // Best effort: a partial dump object is harmless without a manifest, but need not linger.
-      await store.deleteKeys([dumpKey, prefix + RECOVERY_NAME]).catch(() => undefined);
+      await store.deleteKeys([dumpKey, globalsKey, prefix + RECOVERY_NAME]).catch(() => undefined);
     }
     throw e;
   } finally {
@@ -317,9 +339,17 @@ export function backupSummary(r: BackupResult, bucket: string): string {
     `| Size | ${formatBytes(r.bytes)} (${m.artifacts[0]!.compression}, encryption: ${enc}) |`,
     `| Duration | ${formatSeconds(r.durationSeconds)} (${mbps.toFixed(1)} MB/s stored) |`,
     `| Tables | ${m.tables.length} |`,
+    `| Globals | ${globalsCell(m)} |`,
     `| Rows | ${r.rows.toLocaleString('en-US')} |`,
     `| Manifest | \`s3://${bucket}/${r.manifestKey}\` |`,
     `| SHA-256 | \`${r.sha256}\` |`,
     '',
   ].join('\n');
+}
+
+function globalsCell(m: Manifest): string {
+  const g = m.artifacts.find((a) => a.name === 'globals');
+  if (g) return `roles and tablespaces stored, ${formatBytes(g.bytes)} (\`${g.key.split('/').at(-1)}\`)`;
+  if (m.globals?.status === 'failed') return `⚠️ not stored: ${(m.globals.error ?? '').replace(/\|/g, '\\|')}`;
+  return 'not stored (`globals: false`)';
 }

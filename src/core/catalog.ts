@@ -29,6 +29,8 @@ export interface VerificationRecord {
   tablesChecked: number;
   rowsChecked: number;
   failures: string[];
+  /** Roles the run created on the target server because the backup refers to them. */
+  rolesCreated?: string[];
   versions: { server?: string; pgRestore?: string };
   github: Manifest['github'];
 }

@@ -18,9 +18,11 @@ import { findPgRestore, pgRestoreTooOld, readArchiveHeader, versionMajor } from 
 import { serverMajor, type PgTool } from '../lib/pgtools.js';
 import { ChildWatch, run } from '../lib/process.js';
 import type { ObjectStore } from '../lib/s3.js';
+import { summarizeRestoreErrors } from '../lib/extensions.js';
 import { splitSql, statementLabel } from '../lib/sql-split.js';
 import { indexOwners, parseToc, selectTables, type QualifiedName } from '../lib/toc.js';
 import { listBackups, readManifest, resolveBackup, type BackupEntry, type VerificationRecord } from './catalog.js';
+import { dropRoles, prepareTarget, type CreateRoles } from './roles.js';
 
 export interface VerifyOptions {
   prefix: string;
@@ -37,6 +39,8 @@ export interface VerifyOptions {
   maxAgeSeconds?: number;
   jobs: number;
   pgRestorePath?: string;
+  /** Restore mode: create the roles the backup refers to that the target lacks (verify mode always does). */
+  createRoles: CreateRoles;
   /** Where the decompressed dump is written for (parallel) pg_restore. */
   tempDir?: string;
   /** Recover mode: runs on the checked scratch copy before it is dropped. */
@@ -70,7 +74,14 @@ export interface VerifyResult {
   timings: Record<string, number>;
   manifest?: Manifest;
   restoredInto: string;
+  /** Roles created on the target server because the backup refers to them (dropped again after a verification). */
+  rolesCreated: string[];
+  /** Verify mode: the created roles dropped again (a role something else came to use is left). */
+  rolesDropped?: string[];
 }
+
+/** Flags of every restore; the roles the archive needs are read with the same ones. */
+const RESTORE_FLAGS = ['--no-owner', '--no-acl'];
 
 /**
  * pg_restore errors that do not make a restore wrong: objects a non-superuser cannot touch on a fresh database,
@@ -127,6 +138,7 @@ export async function runVerify(
     timings: {},
     manifest,
     restoredInto: '',
+    rolesCreated: [],
   };
 
   const admin = await connectPg(o.target, 'target-url');
@@ -162,11 +174,6 @@ export async function runVerify(
   try {
     // In restore mode the admin connection is to the target database itself.
     if (o.mode === 'restore') await guardRestoreTarget(admin, o);
-    else {
-      targetDb = `pba_verify_${entry.backupId.toLowerCase().replace(/-/g, '_')}_${randomBytes(3).toString('hex')}`;
-      await admin.query(`CREATE DATABASE ${quoteIdent(targetDb)} TEMPLATE template0`);
-      scratchCreated = true;
-    }
     result.restoredInto = targetDb;
 
     // 1. Download, checking size and SHA-256 of the bytes as stored, into a file pg_restore can seek in.
@@ -183,14 +190,35 @@ export async function runVerify(
       `Downloaded and checked ${artifact.key} (${formatBytes(artifact.bytes)}, SHA-256 ok) in ${formatSeconds(result.timings.downloadSeconds)}`,
     );
 
+    // Extensions and roles the archive needs, before any restore work (a missing extension stops here).
+    const globals = manifest.artifacts.find((a) => a.name === 'globals');
+    const globalsFile = globals ? path.join(work, 'globals.sql') : undefined;
+    if (globals) await downloadArtifact(store, globals, globalsFile!, o.ageIdentities);
+    await prepareTarget({
+      admin,
+      tool: pgRestore,
+      file: dumpFile,
+      restoreFlags: RESTORE_FLAGS,
+      mode: o.mode,
+      createRoles: o.createRoles,
+      globalsFile,
+      comment: `Created by postgres-backup-actions verify-restore (${o.mode}) for backup ${entry.backupId}`,
+      created: result.rolesCreated,
+      log,
+    });
+    if (o.mode === 'verify') {
+      targetDb = `pba_verify_${entry.backupId.toLowerCase().replace(/-/g, '_')}_${randomBytes(3).toString('hex')}`;
+      await admin.query(`CREATE DATABASE ${quoteIdent(targetDb)} TEMPLATE template0`);
+      scratchCreated = true;
+      result.restoredInto = targetDb;
+    }
+
     // 2. Restore.
     const tRestore = performance.now();
     const restoreErrors = await restore(pgRestore, o, targetDb, dumpFile, work);
     result.timings.restoreSeconds = (performance.now() - tRestore) / 1000;
     if (restoreErrors.length) {
-      throw new VerificationFailed(
-        `pg_restore reported ${restoreErrors.length} error(s):\n${restoreErrors.slice(0, 10).join('\n')}`,
-      );
+      throw new VerificationFailed(summarizeRestoreErrors(restoreErrors));
     }
     log.info(
       `Restored into database "${targetDb}" with ${o.jobs} job(s) in ${formatSeconds(result.timings.restoreSeconds)}`,
@@ -244,6 +272,10 @@ export async function runVerify(
       await admin
         .query(`DROP DATABASE IF EXISTS ${quoteIdent(targetDb)} WITH (FORCE)`)
         .catch((e: Error) => log.warn(`Could not drop the scratch database "${targetDb}": ${e.message}`));
+    }
+    // After the scratch database: only then is nothing of ours using them.
+    if (o.mode === 'verify' && result.rolesCreated.length && !result.rolesDropped) {
+      result.rolesDropped = await dropRoles(admin, result.rolesCreated, log);
     }
     await admin.end().catch(() => undefined);
   }
@@ -321,13 +353,7 @@ const RECOVER_SKIPS = ['FK CONSTRAINT', 'TRIGGER', 'POLICY', 'ROW SECURITY'];
 
 async function restore(tool: PgTool, o: VerifyOptions, db: string, file: string, work: string): Promise<string[]> {
   const env = libpqEnv(o.target);
-  const args = [
-    '--no-owner',
-    '--no-acl',
-    '--no-password',
-    `--jobs=${o.jobs}`,
-    `--dbname=${urlWithoutPassword(o.target, db)}`,
-  ];
+  const args = [...RESTORE_FLAGS, '--no-password', `--jobs=${o.jobs}`, `--dbname=${urlWithoutPassword(o.target, db)}`];
   if (o.mode === 'restore' && o.clean) args.push('--clean', '--if-exists');
   if (o.tables.length) {
     const toc = await run(tool.path, ['-l', file]);
@@ -434,6 +460,7 @@ async function writeRecord(
     tablesChecked: r.tablesChecked,
     rowsChecked: r.rowsChecked,
     failures: r.failures,
+    ...(r.rolesCreated.length ? { rolesCreated: r.rolesCreated } : {}),
     versions: { server: server.split(' ')[0], pgRestore },
     github: githubContext(),
   };
@@ -463,6 +490,15 @@ export function verifySummary(r: VerifyResult): string {
     `${r.tablesChecked} tables and ${r.rowsChecked.toLocaleString('en-US')} rows checked against the manifest.`,
     '',
   ];
+  if (r.rolesCreated.length) {
+    const dropped = r.rolesDropped
+      ? ` (dropped again: ${r.rolesDropped.length ? r.rolesDropped.map((x) => `\`${x}\``).join(', ') : 'none'})`
+      : '';
+    lines.push(
+      `Roles created on the target as NOLOGIN without password, because the backup refers to them: ${r.rolesCreated.map((x) => `\`${x}\``).join(', ')}${dropped}.`,
+      '',
+    );
+  }
   if (r.failures.length) lines.push('### Failures', '', ...r.failures.map((f) => `- ${f.replace(/\n/g, ' ')}`), '');
   if (r.mismatches.length) {
     lines.push('| Table | Manifest rows | Restored rows |', '|---|---|---|');

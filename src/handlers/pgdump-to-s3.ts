@@ -99,6 +99,7 @@ export function readBackupInputs(
     sse: sseMode === 'none' ? undefined : { mode: sseMode, kmsKeyId },
     partSizeMiB: inputs.int('part-size-mb', 5, 512),
     s3Endpoint: s3.endpoint,
+    globals: inputs.bool('globals'),
   };
   return { options, store: ObjectStore.fromOptions(s3), selection };
 }

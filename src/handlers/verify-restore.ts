@@ -60,6 +60,7 @@ export function readVerifyInputs(
     maxAgeSeconds: inputs.durationSeconds('max-age'),
     jobs: inputs.int('jobs', 1, 64) ?? Math.max(1, os.availableParallelism()),
     pgRestorePath: inputs.optional('pg-restore-path'),
+    createRoles: inputs.oneOf('create-roles', ['missing', 'none'] as const),
     tempDir: process.env.RUNNER_TEMP || undefined,
   };
   return { options, store: ObjectStore.fromOptions(s3), selection };

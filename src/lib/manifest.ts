@@ -11,10 +11,17 @@ export interface Artifact {
   key: string;
   bytes: number;
   sha256: string;
-  format: 'custom';
+  /** `custom`: pg_dump -Fc (the dump); `sql`: a plain SQL script (the globals). */
+  format: 'custom' | 'sql';
   compression: Compression;
   compressionLevel?: number;
   encryption: ArtifactEncryption | null;
+}
+
+/** Whether the roles and other globals (`pg_dumpall --globals-only`) were stored; `error` says why not. */
+export interface GlobalsNote {
+  status: 'stored' | 'failed' | 'off';
+  error?: string;
 }
 
 export interface TableCount {
@@ -43,6 +50,8 @@ export interface Manifest {
   /** The stream name under the prefix (usually the database name). */
   database: string;
   artifacts: Artifact[];
+  /** Absent in backups written before globals were captured. */
+  globals?: GlobalsNote;
   tables: TableCount[];
   largeObjects: number;
   totalRows: number;

@@ -196,9 +196,11 @@ describe('pgdump-to-s3 through its bundle', () => {
     const outputs = JSON.parse(out.stdout) as Record<string, string>;
     expect(outputs['manifest-key']).toMatch(/^postgres-backups\/cli-app\/\d{8}T\d{6}Z-[0-9a-f]{4}\/manifest\.json$/);
     const keys = await listKeys(s3.client, bucket, 'postgres-backups/cli-app/');
+    const globalsKey = outputs['manifest-key']!.replace(/manifest\.json$/, 'globals.sql.zst');
     expect(keys.sort()).toEqual(
       [
         outputs['dump-key'],
+        globalsKey,
         outputs['manifest-key'],
         outputs['manifest-key']!.replace('manifest.json', 'RECOVERY.md'),
       ].sort(),

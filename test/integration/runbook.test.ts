@@ -16,8 +16,10 @@ import {
 } from '../harness/index.js';
 
 let pg: TestPostgres;
+/** The "new server": it lacks the roles that the clinic's RLS policies name. */
+let pg2: TestPostgres;
 let s3: TestS3;
-afterAll(async () => Promise.all([pg?.stop(), s3?.stop()]));
+afterAll(async () => Promise.all([pg?.stop(), pg2?.stop(), s3?.stop()]));
 
 /** The shell block that follows `<!-- tested: NAME -->` in docs/RUNBOOK.md. */
 function runbookBlock(name: string): string {
@@ -27,8 +29,8 @@ function runbookBlock(name: string): string {
   return m[1]!;
 }
 
-test('"GitHub is down": the runbook restores an encrypted backup with aws s3 cp, age, zstd and pg_restore only', async () => {
-  [pg, s3] = await Promise.all([startPostgres(), startS3()]);
+test('"GitHub is down": the runbook restores an encrypted backup, roles first, with aws s3 cp, age, zstd, psql and pg_restore only', async () => {
+  [pg, pg2, s3] = await Promise.all([startPostgres(), startPostgres(), startS3()]);
   const source = await pg.createDatabase('app');
   await pg.query(fixture('clinic.sql'), source);
   const bucket = await s3.createBucket('runbook');
@@ -48,7 +50,9 @@ test('"GitHub is down": the runbook restores an encrypted backup with aws s3 cp,
     s3.env,
   );
   expect(backup.errors).toEqual([]);
-  const target = await pg.createDatabase('newserver');
+  const target = await pg2.createDatabase('newserver');
+  const clinicRoles = `SELECT rolname, rolcanlogin, rolbypassrls FROM pg_roles WHERE rolname IN ('clinic_reader', 'Clinic Auditör') ORDER BY 1`;
+  expect(await pg2.query(clinicRoles)).toEqual([]);
 
   // The AWS CLI pointed at the test S3 server: path-style addressing in its config, the endpoint by a wrapper
   // (AWS CLI 2.9 has no AWS_ENDPOINT_URL); everything else is the real CLI.
@@ -74,17 +78,27 @@ test('"GitHub is down": the runbook restores an encrypted backup with aws s3 cp,
         BUCKET: bucket,
         BACKUP: prefix,
         AGE_KEY: path.join(work, 'key.txt'),
-        TARGET: pg.url(database).replace(`:${encodeURIComponent(pg.password)}@`, '@'),
-        PGPASSWORD: pg.password,
+        TARGET: pg2.url(database).replace(`:${encodeURIComponent(pg2.password)}@`, '@'),
+        PGPASSWORD: pg2.password,
       },
     });
   const r = runStockTools(target, work);
-  expect(r.stderr).not.toMatch(/error/i);
+  // The one expected complaint: globals.sql creating the role the new server already has.
+  const complaints = r.stderr.split('\n').filter((l) => /error/i.test(l));
+  expect(complaints.filter((l) => !/role "postgres" already exists/.test(l))).toEqual([]);
   expect(r.status).toBe(0);
+  expect(await pg2.query(clinicRoles)).toEqual([
+    { rolname: 'Clinic Auditör', rolcanlogin: false, rolbypassrls: true },
+    { rolname: 'clinic_reader', rolcanlogin: false, rolbypassrls: false },
+  ]);
+  const policies = await pg2.query<{ n: string }>('SELECT count(*) AS n FROM pg_policies', target);
+  expect(policies[0]!.n).toBe('3');
   const manifest = JSON.parse(
     (await getObjectBytes(s3.client, bucket, backup.outputs['manifest-key']!)).toString(),
   ) as { tables: { schema: string; name: string; rows: number }[] };
-  expect(await tableCounts(pg, target)).toEqual(new Map(manifest.tables.map((t) => [`${t.schema}.${t.name}`, t.rows])));
+  expect(await tableCounts(pg2, target)).toEqual(
+    new Map(manifest.tables.map((t) => [`${t.schema}.${t.name}`, t.rows])),
+  );
 
   // A corrupted download stops at the checksum line, before anything is restored.
   const key = `${prefix}/dump.pgdump.zst.age`;
@@ -92,10 +106,10 @@ test('"GitHub is down": the runbook restores an encrypted backup with aws s3 cp,
   bytes[100]! ^= 1;
   const { PutObjectCommand } = await import('@aws-sdk/client-s3');
   await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes }));
-  const empty = await pg.createDatabase('untouched');
+  const empty = await pg2.createDatabase('untouched');
   const bad = runStockTools(empty, tempDir('runbook-bad-'));
   expect(bad.status).not.toBe(0);
-  expect(await tableCounts(pg, empty)).toEqual(new Map());
+  expect(await tableCounts(pg2, empty)).toEqual(new Map());
 });
 
 test('"Rows were deleted / damaged": dry run, skip, check, with the CLI as the runbook writes it', async () => {

@@ -77,7 +77,7 @@ describe('verify-restore: verify mode', () => {
     expect(run.errors).toEqual([]);
     expect(run.outputs.status).toBe('passed');
     expect(run.outputs['backup-id']).toBe(plainId);
-    expect(run.outputs['tables-checked']).toBe('6');
+    expect(run.outputs['tables-checked']).toBe('7');
     const expected = Object.values(await counts(source)).reduce((a, b) => a + b, 0);
     expect(Number(run.outputs['rows-checked'])).toBe(expected);
     expect(Number(run.outputs['rto-seconds'])).toBeGreaterThan(0);
@@ -91,7 +91,7 @@ describe('verify-restore: verify mode', () => {
       backupId: plainId,
       status: 'passed',
       mode: 'verify',
-      tablesChecked: 6,
+      tablesChecked: 7,
       failures: [],
     });
     expect(record.timings.restoreSeconds).toBeGreaterThan(0);
@@ -103,7 +103,7 @@ describe('verify-restore: verify mode', () => {
   test('passes on an age-encrypted backup with the identity', async () => {
     const run = await verify({ database: 'clinic-enc', 'age-identity': identity });
     expect(run.errors).toEqual([]);
-    expect(run.outputs).toMatchObject({ status: 'passed', 'backup-id': encryptedId, 'tables-checked': '6' });
+    expect(run.outputs).toMatchObject({ status: 'passed', 'backup-id': encryptedId, 'tables-checked': '7' });
   });
 
   test('a missing age identity is a clear error', async () => {

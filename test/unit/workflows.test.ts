@@ -64,6 +64,7 @@ test('there are the three reusable workflows, CI, the release workflow and the r
     'docs/examples/nightly-verify.yml',
     'docs/examples/pre-migration.yml',
     'docs/examples/s3-compatible.yml',
+    'docs/examples/verify-extensions.yml',
   ]);
 });
 
