@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { errorMessage, isUserError, UserError } from './lib/errors.js';
+import { errorMessage, isReported, UserError } from './lib/errors.js';
 import { withHeartbeat } from './lib/heartbeat.js';
 import { InputReader } from './lib/inputs.js';
 import { ConsoleLogger } from './lib/log.js';
@@ -180,7 +180,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(JSON.stringify('value' in io.printed ? io.printed.value : io.outputs, null, 2) + '\n');
     return 0;
   } catch (e) {
-    if (isUserError(e)) {
+    if (isReported(e)) {
       log.error(errorMessage(e));
       return 1;
     }

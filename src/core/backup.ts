@@ -4,7 +4,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import type pg from 'pg';
 import { encryptStream } from '../lib/age.js';
 import { DigestStream } from '../lib/digest.js';
-import { UserError } from '../lib/errors.js';
+import { inputError, isReported, UserError } from '../lib/errors.js';
 import { backupPrefix, dumpFileName, MANIFEST_NAME, newBackupId } from '../lib/keys.js';
 import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
 import { githubContext, type Compression, type Manifest, type TableCount } from '../lib/manifest.js';
@@ -17,6 +17,7 @@ import type { ObjectStore, UploadOptions } from '../lib/s3.js';
 import { TOOL } from '../version.js';
 import { RECOVERY_NAME, recoveryMarkdown } from './recovery.js';
 import { captureGlobals, globalsFileName, type GlobalsResult } from './globals.js';
+import { CompletionUnknown, writeManifestChecked } from './completion.js';
 
 export interface BackupOptions {
   source: PgTarget;
@@ -65,6 +66,10 @@ export interface BackupResult {
   sha256: string;
   durationSeconds: number;
   rows: number;
+  /** S3 requests the SDK sent again (throttling, 5xx, resets). */
+  retries: number;
+  /** How the manifest's completion was confirmed: its own reply, or read back after the reply was lost. */
+  manifestConfirmedBy: 'reply' | 'read-back';
 }
 
 /** Upload parallelism: bounded memory (queueSize x partSize) while keeping the link busy. */
@@ -98,6 +103,7 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
     );
     log.info(`Backing up ${where} (PostgreSQL ${serverVersion}) with ${pgDump.path} ${pgDump.version} as ${backupId}`);
 
+    await checkSchemaPatterns(client, o);
     // The snapshot pg_dump dumps: rows are counted in the same one, so the manifest's counts are exact.
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
     const snapshot = (await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
@@ -155,7 +161,7 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
       if (running.length && !stoppedBy) stoppedBy = cause;
       for (const w of running) w.child.kill('SIGTERM');
     };
-    const uploading = store
+    const uploading: Promise<Awaited<ReturnType<ObjectStore['uploadStream']>>> = store
       .uploadStream(dumpKey, body, {
         partSizeBytes: partSizeMiB * MiB,
         queueSize: UPLOAD_QUEUE,
@@ -177,6 +183,11 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
     const failure = stoppedBy ?? pickFailure(settled, watches);
     if (failure) throw failure;
     const counted = (settled[2] as PromiseFulfilledResult<TableCount[]>).value;
+    const uploaded = (settled[1] as PromiseFulfilledResult<Awaited<typeof uploading>>).value;
+    if (uploaded.confirmedBy === 'head')
+      log.warn(
+        `The reply completing the upload of ${dumpKey} was lost, but the object is stored with exactly the ${uploaded.bytes} bytes sent: accepted (the SHA-256 was computed locally).`,
+      );
     const largeObjects = Number(
       (await client.query<{ n: string }>('SELECT count(*) AS n FROM pg_largeobject_metadata')).rows[0]!.n,
     );
@@ -227,6 +238,7 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
           compression: o.compression,
           ...(o.compression === 'none' ? {} : { compressionLevel: level }),
           encryption: encrypted ? { scheme: 'age', recipients: o.ageRecipients } : null,
+          confirmedBy: uploaded.confirmedBy,
         },
         ...(globals.artifact ? [globals.artifact] : []),
       ],
@@ -245,14 +257,25 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
       o.sse,
     );
     // Written last: a prefix without it is an incomplete backup that nothing restores or counts.
-    await store.putJson(manifestKey, manifest, o.sse);
+    const manifestConfirmedBy = await writeManifestChecked(store, manifestKey, manifest, o.sse, log);
     const durationSeconds = (performance.now() - t0) / 1000;
     log.info(
       `Stored ${formatBytes(bytes)} in ${formatSeconds(durationSeconds)} (${counted.length} tables, ${totalRows} rows): s3://${store.bucket}/${manifestKey}`,
     );
-    return { manifest, manifestKey, dumpKey, bytes, sha256, durationSeconds, rows: totalRows };
+    return {
+      manifest,
+      manifestKey,
+      dumpKey,
+      bytes,
+      sha256,
+      durationSeconds,
+      rows: totalRows,
+      retries: store.retries,
+      manifestConfirmedBy,
+    };
   } catch (e) {
-    if (dumpStarted) {
+    // Never delete the dump while a manifest naming it may exist.
+    if (dumpStarted && !(e instanceof CompletionUnknown)) {
       // Best effort: a partial dump object is harmless without a manifest, but need not linger.
       await store.deleteKeys([dumpKey, globalsKey, prefix + RECOVERY_NAME]).catch(() => undefined);
     }
@@ -270,7 +293,7 @@ function pickFailure(settled: PromiseSettledResult<unknown>[], watches: ChildWat
   if (errors.length === 0) return undefined;
   const child = errors.find((e) => e.name === 'ChildFailure');
   if (child) return new UserError(`Backup failed: ${child.message}`, { cause: child });
-  const user = errors.find((e) => e instanceof UserError);
+  const user = errors.find(isReported);
   if (user) return user;
   const crashed = watches.find((w) => w.child.exitCode !== null && w.child.exitCode !== 0);
   if (crashed)
@@ -284,6 +307,21 @@ function pickFailure(settled: PromiseSettledResult<unknown>[], watches: ChildWat
     );
   }
   return errors[0];
+}
+
+/** pg_dump fails on a `--schema` pattern that matches nothing; say so about the input, before any upload. */
+async function checkSchemaPatterns(client: pg.Client, o: BackupOptions): Promise<void> {
+  if (o.schemas.length === 0) return;
+  const names = (await client.query<{ n: string }>('SELECT nspname AS n FROM pg_namespace')).rows.map((r) => r.n);
+  for (const s of o.schemas) {
+    const re = schemaPattern(s);
+    if (!names.some((n) => re.test(n)))
+      throw inputError(
+        'schemas',
+        `"${s}" matches no schema in database "${o.source.database}"`,
+        'List schemas that exist (`\\dn` in psql); unquoted names fold to lower case, `*` and `?` are wildcards.',
+      );
+  }
 }
 
 async function listTables(
@@ -343,6 +381,8 @@ export function backupSummary(r: BackupResult, bucket: string): string {
     `| Rows | ${r.rows.toLocaleString('en-US')} |`,
     `| Manifest | \`s3://${bucket}/${r.manifestKey}\` |`,
     `| SHA-256 | \`${r.sha256}\` |`,
+    `| Completion | dump ${m.artifacts[0]!.confirmedBy === 'head' ? 'confirmed by HEAD after its reply was lost' : 'confirmed by its reply'}; manifest ${r.manifestConfirmedBy === 'read-back' ? 'read back after its reply was lost' : 'confirmed by its reply'} |`,
+    `| Retried requests | ${r.retries} |`,
     '',
   ].join('\n');
 }

@@ -3,12 +3,16 @@ import { backupIdOfKey, backupIdTime, databasePrefix, MANIFEST_NAME } from '../l
 import { manifestProblem, type Manifest } from '../lib/manifest.js';
 import type { ObjectStore } from '../lib/s3.js';
 
-/** One backup prefix as found in a listing: complete when its manifest exists. */
+/** One backup prefix as found in a listing: complete when its manifest and its dump exist. */
 export interface BackupEntry {
   backupId: string;
   /** Start time from the backup id (the manifest's startedAt, to the second). */
   time: Date;
   complete: boolean;
+  /** Why a backup with a manifest is nevertheless not complete (its dump is missing); never restored or counted. */
+  broken?: string;
+  /** Size of every object of the backup, by key. */
+  sizes: Map<string, number>;
   manifestKey?: string;
   keys: string[];
   bytes: number;
@@ -53,6 +57,7 @@ export async function listBackups(store: ObjectStore, prefix: string, database: 
         time: backupIdTime(id)!,
         complete: false,
         keys: [],
+        sizes: new Map(),
         bytes: 0,
         verificationKeys: [],
         lastModified: o.lastModified,
@@ -60,6 +65,7 @@ export async function listBackups(store: ObjectStore, prefix: string, database: 
       byId.set(id, e);
     }
     e.keys.push(o.key);
+    e.sizes.set(o.key, o.bytes);
     e.bytes += o.bytes;
     if (o.lastModified > e.lastModified) e.lastModified = o.lastModified;
     const rest = o.key.slice(dbPrefix.length + id.length + 1);
@@ -69,8 +75,26 @@ export async function listBackups(store: ObjectStore, prefix: string, database: 
     } else if (rest.startsWith('verifications/') && rest.endsWith('.json')) e.verificationKeys.push(o.key);
   }
   const entries = [...byId.values()].sort((a, b) => a.backupId.localeCompare(b.backupId));
-  for (const e of entries) e.verificationKeys.sort();
+  for (const e of entries) {
+    e.verificationKeys.sort();
+    // A manifest without a dump beside it (a dump deleted or lost while the manifest stayed) is broken.
+    const base = `${dbPrefix}${e.backupId}/`;
+    if (e.complete && !e.keys.some((k) => k.startsWith(`${base}dump.`))) {
+      e.complete = false;
+      e.broken = 'its manifest exists but its dump does not';
+    }
+  }
   return entries;
+}
+
+/** Why a manifest's artifacts do not match the listing (missing, or another size), or undefined when they do. */
+export function artifactProblem(entry: BackupEntry, manifest: Manifest): string | undefined {
+  for (const a of manifest.artifacts) {
+    const size = entry.sizes.get(a.key);
+    if (size === undefined) return `its manifest names ${a.key}, which does not exist`;
+    if (size !== a.bytes) return `its manifest records ${a.bytes} bytes for ${a.key}, but ${size} are stored`;
+  }
+  return undefined;
 }
 
 export async function readManifest(store: ObjectStore, entry: BackupEntry): Promise<Manifest> {
@@ -121,6 +145,11 @@ export function resolveBackup(entries: BackupEntry[], backupId: string, where: s
       .reverse();
     throw new UserError(
       `Input \`backup-id\`: no backup "${backupId}" under ${where}. ${recent.length ? `Recent complete backups: ${recent.join(', ')}.` : 'There is no complete backup there.'} Use one of them or \`latest\`.`,
+    );
+  }
+  if (found.broken) {
+    throw new UserError(
+      `Input \`backup-id\`: backup "${backupId}" is broken: ${found.broken}. It cannot be restored. Choose a complete backup or \`latest\`.`,
     );
   }
   if (!found.complete) {

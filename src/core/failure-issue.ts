@@ -1,4 +1,4 @@
-import { UserError } from '../lib/errors.js';
+import { isReported } from '../lib/errors.js';
 import { formatSeconds, type Logger } from '../lib/log.js';
 import type { FailedJob, GitHubApi, IssueRef } from '../lib/github.js';
 
@@ -37,8 +37,13 @@ interface StreamState {
 
 const MARKER = 'postgres-backup-actions:failure';
 
+/**
+ * The state as JSON inside an HTML comment. `<`, `>` and `-` are written as \u escapes (still JSON, read back
+ * unchanged), so no key can end the comment or the marker early: any string round-trips.
+ */
 export function stateMarker(s: StreamState): string {
-  return `<!-- ${MARKER} ${JSON.stringify(s)} -->`;
+  const json = JSON.stringify(s).replace(/[<>-]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return `<!-- ${MARKER} ${json} -->`;
 }
 
 /** The stream state hidden in an issue body, or undefined when the body is not one of ours. */
@@ -129,7 +134,7 @@ export async function reportStatus(
   try {
     jobs = await gh.failedJobs(o.run.id, o.run.attempt);
   } catch (e) {
-    if (!(e instanceof UserError)) throw e;
+    if (!isReported(e)) throw e;
     log.warn(`${e.message.split('\n')[0]} The issue will not list the failed jobs.`);
   }
   const runLine = `[${o.run.workflow} run ${o.run.id}](${o.run.url})${o.run.attempt > 1 ? ` (attempt ${o.run.attempt})` : ''}`;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { errorMessage, isUserError, UserError } from '../lib/errors.js';
+import { errorMessage, isReported, UserError } from '../lib/errors.js';
 import { isBackupId } from '../lib/keys.js';
 import type { Logger } from '../lib/log.js';
 import type { ObjectStore } from '../lib/s3.js';
@@ -95,7 +95,7 @@ export interface StreamFailure {
 }
 
 export function failureOf(name: string, e: unknown): StreamFailure {
-  return { name, error: errorMessage(e), ...(isUserError(e) ? {} : { bug: true }) };
+  return { name, error: errorMessage(e), ...(isReported(e) ? {} : { bug: true }) };
 }
 
 /** The error that fails the step at the end: every failure named, a bug only when one of them is. */

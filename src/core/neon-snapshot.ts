@@ -1,4 +1,4 @@
-import { UserError } from '../lib/errors.js';
+import { isFault, UserError } from '../lib/errors.js';
 import { compactUtc, isoSeconds } from '../lib/keys.js';
 import { formatSeconds, type Logger } from '../lib/log.js';
 import { githubContext } from '../lib/manifest.js';
@@ -127,7 +127,7 @@ export async function neonSnapshot(
       created = await neon.createBranch(o.projectId, body);
     } catch (e) {
       // A POST that failed in transit may have been applied: look before asking again.
-      if (!(e instanceof UserError && /Cannot reach the Neon API/.test(e.message)) || attempt >= 3) throw e;
+      if (!(isFault(e) && e.reply?.status === undefined) || attempt >= 3) throw e;
       branches = await neon.branches(o.projectId);
       const made = branches.find((b) => b.name === name);
       if (made) {

@@ -1,10 +1,11 @@
 import { writeFileSync } from 'node:fs';
-import { UserError } from '../lib/errors.js';
+import { errorMessage, FaultError, isFault, replyOf, UserError } from '../lib/errors.js';
 import { databasePrefix } from '../lib/keys.js';
 import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
 import type { Branch, NeonApi } from '../lib/neon.js';
-import type { ObjectStore } from '../lib/s3.js';
+import { classifyS3, type ObjectStore } from '../lib/s3.js';
 import { listBackups, newestVerified, readManifest, type BackupEntry } from './catalog.js';
+import { deleteBackups } from './deletion.js';
 import { planRetention, type RetentionPolicy } from './retention.js';
 
 export interface PruneSettings {
@@ -42,7 +43,8 @@ export interface PruneReport {
   /** Kept because their policy does not apply (another kind) or within the grace period. */
   untouched: PlanRow[];
   abortedUploads: { key: string; initiated: string }[];
-  failures: { id: string; error: string }[];
+  /** `kind` says whether the store failed (`fault`) or refused (`permission`), from its reply. */
+  failures: { id: string; error: string; kind?: string }[];
   freedBytes: number;
 }
 
@@ -105,7 +107,8 @@ export async function pruneS3(
     entries = await listBackups(store, o.prefix, o.database);
     uploads = await store.listMultipartUploads(dbPrefix);
   } catch (e) {
-    throw new UserError(`Listing ${where} failed, so nothing was deleted: ${(e as Error).message}`, { cause: e });
+    const message = `Listing ${where} failed, so nothing was deleted: ${errorMessage(e)}`;
+    throw isFault(e) ? new FaultError(message, { cause: e, reply: e.reply }) : new UserError(message, { cause: e });
   }
   const complete = entries.filter((e) => e.complete);
   const kinds = new Map<string, string>();
@@ -147,7 +150,11 @@ export async function pruneS3(
   const staleIncomplete: BackupEntry[] = [];
   for (const e of entries.filter((x) => !x.complete)) {
     const last = Math.max(e.lastModified.getTime(), e.time.getTime());
-    if (last < graceEdge) {
+    if (e.broken) {
+      // Never restorable and never counted; not a backup still being written (its manifest came last).
+      staleIncomplete.push(e);
+      report.remove.push({ ...row(e), note: `broken: ${e.broken}` });
+    } else if (last < graceEdge) {
       staleIncomplete.push(e);
       report.remove.push({
         ...row(e),
@@ -180,15 +187,41 @@ export async function pruneS3(
     deps.log.info('Dry run: nothing was deleted.');
     return report;
   }
-  const failed = await store.deleteKeys(keys);
-  for (const f of failed) report.failures.push({ id: f.key, error: f.error });
+  const failed = await deleteBackups(store, dbPrefix, [...plan.remove.map((r) => r.item), ...staleIncomplete]);
+  for (const f of failed) report.failures.push({ id: f.key, error: f.error, kind: f.kind });
   for (const u of staleUploads) {
-    await store
-      .abortMultipartUpload(u.key, u.uploadId)
-      .catch((e: Error) => report.failures.push({ id: `upload ${u.uploadId} of ${u.key}`, error: e.message }));
+    await store.abortMultipartUpload(u.key, u.uploadId).catch((e: Error) => {
+      const reply = replyOf(e);
+      report.failures.push({
+        id: `upload ${u.uploadId} of ${u.key}`,
+        error: e.message,
+        kind: reply ? classifyS3(reply) : 'other',
+      });
+    });
   }
   writeFileSync(o.planFile, JSON.stringify(report, null, 2) + '\n');
   return report;
+}
+
+/** The error for failed deletions, by what the service answered: a fault to re-run, or a permission to grant. */
+export function deletionFailures(report: PruneReport, target: 's3' | 'neon'): Error {
+  const list = report.failures
+    .slice(0, 20)
+    .map((f) => `- ${f.id}: ${f.error}`)
+    .join('\n');
+  const head = `${report.failures.length} deletion(s) failed (the rest succeeded; a backup is deleted manifest first, so none was left half-deleted):\n${list}\n`;
+  if (report.failures.every((f) => f.kind === 'fault'))
+    return new FaultError(
+      `${head}The store failed or throttled after every retry; this is not a permission problem. Re-running is safe: retention is idempotent.`,
+    );
+  const permission = report.failures.some((f) => f.kind === 'permission');
+  const fix =
+    target === 'neon'
+      ? "Check the Neon API key's access and re-run; retention is idempotent."
+      : permission
+        ? 'Check that the credentials allow s3:DeleteObject on the bucket, and re-run; retention is idempotent.'
+        : 'Re-run; retention is idempotent.';
+  return new UserError(head + fix);
 }
 
 /** A month-by-day calendar of kept and deleted backups: the plan at a glance. */

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -21,7 +21,14 @@ import type { ObjectStore } from '../lib/s3.js';
 import { summarizeRestoreErrors } from '../lib/extensions.js';
 import { splitSql, statementLabel } from '../lib/sql-split.js';
 import { indexOwners, parseToc, selectTables, type QualifiedName } from '../lib/toc.js';
-import { listBackups, readManifest, resolveBackup, type BackupEntry, type VerificationRecord } from './catalog.js';
+import {
+  artifactProblem,
+  listBackups,
+  readManifest,
+  resolveBackup,
+  type BackupEntry,
+  type VerificationRecord,
+} from './catalog.js';
 import { dropRoles, prepareTarget, type CreateRoles } from './roles.js';
 
 export interface VerifyOptions {
@@ -116,7 +123,11 @@ export async function runVerify(
     }
   }
   const entry = resolveBackup(entries, o.backupId, where);
+  for (const b of entries.filter((e) => e.broken && e.backupId > entry.backupId))
+    log.warn(`Backup ${b.backupId} is broken (${b.broken}) and was skipped.`);
   const manifest = await readManifest(store, entry);
+  const broken = artifactProblem(entry, manifest);
+  if (broken) throw new VerificationFailed(`Backup ${entry.backupId} is broken: ${broken}. It cannot be restored.`);
   const artifact = manifest.artifacts.find((a) => a.name === 'dump') ?? manifest.artifacts[0]!;
   if (artifact.encryption && o.ageIdentities.length === 0) {
     throw new UserError(
@@ -469,16 +480,6 @@ async function writeRecord(
 }
 
 const round = (n: number) => Math.round(n * 1000) / 1000;
-
-export function readChecksFile(input: string, file: string): { path: string; text: string } {
-  try {
-    return { path: file, text: readFileSync(file, 'utf8') };
-  } catch (e) {
-    throw new UserError(
-      `Input \`${input}\`: cannot read "${file}" (${(e as NodeJS.ErrnoException).code}). Give a path relative to the workspace; check out the repository before this step.`,
-    );
-  }
-}
 
 export function verifySummary(r: VerifyResult): string {
   const verdict = r.status === 'passed' ? '✅ Backup verified' : '❌ Verification failed';

@@ -11,7 +11,7 @@ import {
   type DatabaseSelection,
   type StreamFailure,
 } from '../core/multi-database.js';
-import { pruneS3, pruneSummary, type PruneReport, type PruneSettings } from '../core/prune.js';
+import { deletionFailures, pruneS3, pruneSummary, type PruneReport, type PruneSettings } from '../core/prune.js';
 
 /** prune-retention with `databases`: each stream pruned under its own `<prefix>/<stream>/`, one summary. */
 export async function pruneStreams(
@@ -58,7 +58,7 @@ export async function pruneStreams(
       .filter((x) => x.report.failures.length)
       .map((x) => ({
         name: x.stream,
-        error: `${x.report.failures.length} deletion(s) failed, e.g. ${x.report.failures[0]!.id}: ${x.report.failures[0]!.error}. Check s3:DeleteObject and re-run; retention is idempotent.`,
+        error: deletionFailures(x.report, 's3').message,
       })),
   ];
   await io.summary(pruneStreamsSummary(settings.dryRun, reports, run.failures));

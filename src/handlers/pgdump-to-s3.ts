@@ -78,11 +78,10 @@ export function readBackupInputs(
       'Use letters, digits, `-` and `_`, e.g. `scheduled` or `pre-migration`.',
     );
   }
-  const database = inputs.optional('database') ?? source.database;
   // With `databases`, each database's stream is named after it (streamName) and the URL's database only lists them.
-  if ((!selection && !/^[^/\s][^/]*$/.test(database)) || database === '.' || database === '..') {
-    throw inputError('database', `"${database}" cannot be a key segment`, 'Use a name without `/` or spaces.');
-  }
+  const database = selection
+    ? (inputs.optional('database') ?? source.database)
+    : inputs.keyPart('database', { path: false, value: inputs.optional('database') ?? source.database });
   const options: BackupOptions = {
     source,
     database,

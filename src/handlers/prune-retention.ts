@@ -7,7 +7,14 @@ import type { InputReader } from '../lib/inputs.js';
 import type { RunIO } from '../lib/runtime.js';
 import { ObjectStore, readS3Options } from '../lib/s3.js';
 import { planRetention, validTimeZone, type RetentionPolicy } from '../core/retention.js';
-import { pruneNeon, pruneS3, pruneSummary, type PruneReport, type PruneSettings } from '../core/prune.js';
+import {
+  deletionFailures,
+  pruneNeon,
+  pruneS3,
+  pruneSummary,
+  type PruneReport,
+  type PruneSettings,
+} from '../core/prune.js';
 import { readNeon } from './neon-snapshot.js';
 import { pruneStreams } from './databases-prune.js';
 import { readDatabaseSelection } from './multi-database.js';
@@ -87,7 +94,7 @@ export async function pruneRetention(inputs: InputReader, io: RunIO): Promise<vo
     const s3 = readS3Options(inputs);
     const selection = readDatabaseSelection(inputs);
     if (selection) return pruneStreams(ObjectStore.fromOptions(s3), s3.prefix, selection, readSettings(inputs), io);
-    const database = inputs.required('database');
+    const database = inputs.keyPart('database', { path: false, value: inputs.required('database') });
     settings = readSettings(inputs);
     report = await pruneS3(ObjectStore.fromOptions(s3), { prefix: s3.prefix, database, ...settings }, { log: io.log });
   }
@@ -96,16 +103,7 @@ export async function pruneRetention(inputs: InputReader, io: RunIO): Promise<vo
   io.setOutput('freed-bytes', report.freedBytes);
   io.setOutput('plan-file', settings.planFile);
   await io.summary(pruneSummary(report));
-  if (report.failures.length) {
-    throw new UserError(
-      `${report.failures.length} deletion(s) failed (the rest succeeded):\n${report.failures
-        .slice(0, 20)
-        .map((f) => `- ${f.id}: ${f.error}`)
-        .join(
-          '\n',
-        )}\nCheck the permissions (s3:DeleteObject, or the Neon API key's access) and re-run; retention is idempotent.`,
-    );
-  }
+  if (report.failures.length) throw deletionFailures(report, target);
 }
 
 interface TimelineEntry {

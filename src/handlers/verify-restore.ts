@@ -8,9 +8,10 @@ import { parsePgUrl } from '../lib/pg-url.js';
 import type { RunIO } from '../lib/runtime.js';
 import { ObjectStore, readS3Options } from '../lib/s3.js';
 import { parseQualifiedName } from '../lib/toc.js';
-import { lastVerification, listBackups, readManifest } from '../core/catalog.js';
+import { artifactProblem, lastVerification, listBackups, readManifest } from '../core/catalog.js';
+import { readChecksFile } from '../core/checks-file.js';
 import { recoverRows } from './recover.js';
-import { readChecksFile, runVerify, verifySummary, type VerifyOptions } from '../core/verify.js';
+import { runVerify, verifySummary, type VerifyOptions } from '../core/verify.js';
 import type { DatabaseSelection } from '../core/multi-database.js';
 import { verificationsOutput, verifyStreams } from './databases-verify.js';
 import { readDatabaseSelection } from './multi-database.js';
@@ -48,7 +49,7 @@ export function readVerifyInputs(
   const options: VerifyOptions = {
     prefix: s3.prefix,
     // With `databases`, each stream in turn (verifyStreams).
-    database: selection ? '' : inputs.required('database'),
+    database: selection ? '' : inputs.keyPart('database', { path: false, value: inputs.required('database') }),
     backupId: inputs.string('backup-id'),
     target,
     ageIdentities: identity ? parseIdentities('age-identity', identity) : [],
@@ -106,17 +107,19 @@ export async function verifyRestore(inputs: InputReader, io: RunIO): Promise<voi
 /** CLI `list`: every backup of a database with time, size, kind and last verification. */
 export async function listCommand(inputs: InputReader, io: RunIO): Promise<void> {
   const s3 = readS3Options(inputs);
-  const database = inputs.required('database');
+  const database = inputs.keyPart('database', { path: false, value: inputs.required('database') });
   const store = ObjectStore.fromOptions(s3);
   const entries = await listBackups(store, s3.prefix, database);
   const rows = [];
   for (const e of entries) {
     const manifest = e.complete ? await readManifest(store, e) : undefined;
+    const broken = e.broken ?? (manifest ? artifactProblem(e, manifest) : undefined);
     const v = await lastVerification(store, e);
     rows.push({
       backupId: e.backupId,
       startedAt: manifest?.startedAt ?? e.time.toISOString(),
-      complete: e.complete,
+      complete: e.complete && !broken,
+      broken: broken ?? null,
       kind: manifest?.kind ?? null,
       bytes: e.bytes,
       rows: manifest?.totalRows ?? null,
@@ -127,7 +130,7 @@ export async function listCommand(inputs: InputReader, io: RunIO): Promise<void>
   io.log.info(`${entries.length} backup(s) under s3://${s3.bucket}/${databasePrefix(s3.prefix, database)}`);
   for (const r of rows) {
     io.log.info(
-      `  ${r.backupId}  ${r.complete ? (r.kind ?? '').padEnd(13) : 'INCOMPLETE   '}  ${formatBytes(r.bytes).padStart(10)}  ${r.verified ? `verified: ${r.verified}` : 'not verified'}`,
+      `  ${r.backupId}  ${r.complete ? (r.kind ?? '').padEnd(13) : r.broken ? 'BROKEN       ' : 'INCOMPLETE   '}  ${formatBytes(r.bytes).padStart(10)}  ${r.verified ? `verified: ${r.verified}` : 'not verified'}${r.broken ? `  (${r.broken})` : ''}`,
     );
   }
   io.result?.(rows);

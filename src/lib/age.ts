@@ -9,9 +9,15 @@ const X25519_IDENTITY = /^AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}$/;
 
 /** Checks age X25519 recipients (`age1...`); the error names the input and the offending entry. */
 export function parseRecipients(input: string, values: string[]): string[] {
-  for (const r of values) {
+  for (const [i, r] of values.entries()) {
     if (!X25519_RECIPIENT.test(r)) {
-      const shown = r.startsWith('AGE-SECRET-KEY') ? 'an age identity (secret key)' : `"${r.slice(0, 70)}"`;
+      // A rejected value is never quoted back unless it is plainly a public key attempt: it may be a secret key
+      // (quoted, lower-case), and the inputs already masked anything that looks like one.
+      const shown = /secret|^["']/i.test(r)
+        ? `entry ${i + 1}, an age identity (secret key),`
+        : /^age1[0-9a-z]*$/.test(r) && r.length <= 70
+          ? `"${r}"`
+          : `entry ${i + 1}`;
       throw inputError(
         input,
         `${shown} is not an age X25519 recipient`,

@@ -1,5 +1,5 @@
 import { getOctokit } from '@actions/github';
-import { UserError } from './errors.js';
+import { FaultError, UserError } from './errors.js';
 
 export interface IssueRef {
   number: number;
@@ -29,16 +29,24 @@ export class GitHubApi {
 
   private translate(e: unknown, what: string, permission: string): Error {
     const status = (e as { status?: number }).status;
+    const code = (e as { code?: string }).code ?? (e as { cause?: { code?: string } }).cause?.code;
+    const reply = { service: 'github' as const, status, code };
     if (status === 403 || status === 401) {
       return new UserError(
         `GitHub refused ${what} (${status}): the token needs \`${permission}\`. Add to the job:\n  permissions:\n    issues: write\n    actions: read\n(and use the default \`github-token\`, or a token with that access).`,
-        { cause: e },
+        { cause: e, reply },
       );
     }
     if (status === 404)
       return new UserError(`GitHub: ${what}: not found (404). Check \`repository\` (${this.owner}/${this.repo}).`, {
         cause: e,
+        reply,
       });
+    if ((status !== undefined && (status >= 500 || status === 429)) || (status === undefined && code))
+      return new FaultError(
+        `GitHub ${status === undefined ? 'could not be reached' : `failed (${status})`} while ${what}. This is a fault of GitHub or the network; re-running is safe.`,
+        { cause: e, reply },
+      );
     return e instanceof Error ? e : new Error(String(e));
   }
 

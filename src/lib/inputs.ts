@@ -1,7 +1,11 @@
 import { inputError } from './errors.js';
 import { parseDurationSeconds } from './duration.js';
+import { keyProblem } from './keys.js';
 import type { Logger } from './log.js';
 import type { ActionSpec } from '../spec.js';
+
+/** Anything that looks like an age identity, in any case: `AGE-SECRET-KEY-1` and Bech32 characters. */
+const AGE_IDENTITY_ANYWHERE = /age-secret-key-1[0-9a-z]+/gi;
 
 /** Where raw input values come from: the runner's INPUT_* variables, or the CLI's --options. '' when unset. */
 export type InputSource = (name: string) => string;
@@ -24,6 +28,8 @@ export class InputReader {
     const raw = this.source(name).trim();
     const value = raw === '' ? (input.default ?? '') : raw;
     if (input.secret && value) this.log.secret(value);
+    // An age secret key pasted into any input (quoted, lower-case) is masked before anything can print it.
+    for (const key of value.match(AGE_IDENTITY_ANYWHERE) ?? []) this.log.secret(key);
     return value;
   }
 
@@ -74,6 +80,26 @@ export class InputReader {
   durationSeconds(name: string): number | undefined {
     const value = this.string(name);
     return value === '' ? undefined : parseDurationSeconds(name, value);
+  }
+
+  /**
+   * A value that becomes part of object keys: one segment (`database`), or with `path` a `/`-separated prefix
+   * (`s3-prefix`, outer slashes dropped, may be empty). Refused by the one key validator, `keyProblem`.
+   */
+  keyPart(name: string, o: { path: boolean; value?: string }): string {
+    const value = o.path ? (o.value ?? this.string(name)).replace(/^\/+|\/+$/g, '') : (o.value ?? this.string(name));
+    if (o.path && value === '') return value;
+    const problem = value === '' ? 'is empty' : keyProblem(value, { path: o.path, spaces: o.path });
+    if (problem) {
+      throw inputError(
+        name,
+        `${JSON.stringify(value)} ${problem}`,
+        o.path
+          ? 'Use a path such as `postgres-backups` or `backups/prod`: segments of letters, digits, `-`, `_` and `.`, no `..`.'
+          : 'Use a name without `/` or spaces, such as `app` or `app-prod`.',
+      );
+    }
+    return value;
   }
 
   /** Comma- or newline-separated list; blanks and `#` comments dropped. */

@@ -58,3 +58,20 @@ export function backupIdOfKey(dbPrefix: string, key: string): string | undefined
   const id = rest.split('/')[0];
   return id && isBackupId(id) ? id : undefined;
 }
+
+/**
+ * Why a value cannot become part of an object key, or undefined: the one validator for every input that does
+ * (`s3-prefix`, `database`, ...). `path` allows `/`-separated segments; `spaces` allows spaces inside them.
+ * Refused everywhere: `.` and `..` segments (keys outside the stream), empty segments, control characters.
+ */
+export function keyProblem(value: string, o: { path: boolean; spaces: boolean }): string | undefined {
+  if (/\p{Cc}/u.test(value)) return 'contains a control character';
+  if (!o.path && value.includes('/')) return 'contains `/`';
+  if (!o.spaces && /\s/.test(value)) return 'contains a space';
+  for (const s of value.split('/')) {
+    if (s === '') return 'has an empty segment (`//`)';
+    if (s === '.' || s === '..') return `has a \`${s}\` segment, which would leave the prefix`;
+    if (s !== s.trim()) return 'has a segment that starts or ends with a space';
+  }
+  return undefined;
+}

@@ -16,6 +16,11 @@ export interface Artifact {
   compression: Compression;
   compressionLevel?: number;
   encryption: ArtifactEncryption | null;
+  /**
+   * How the upload's completion was confirmed: by the store's reply, or (`head`) by looking at the object after
+   * the reply was lost and finding exactly the bytes sent. Absent in manifests written before it existed.
+   */
+  confirmedBy?: 'reply' | 'head';
 }
 
 /** Whether the roles and other globals (`pg_dumpall --globals-only`) were stored; `error` says why not. */

@@ -1,5 +1,5 @@
 import { createNeonClient, isNeonError, raw, type Branch, type Operation, type Project } from '@neon/sdk';
-import { UserError } from './errors.js';
+import { FaultError, replyOf, UserError } from './errors.js';
 import type { Logger } from './log.js';
 import { parseRetryAfter, withRetry } from './retry.js';
 
@@ -78,26 +78,31 @@ export class NeonApi {
   private translate(e: unknown, what: string): Error {
     if (!isNeonError(e)) return e instanceof Error ? e : new Error(String(e));
     const status = 'status' in e ? (e as { status: number }).status : undefined;
+    const reply = { service: 'neon' as const, status, code: e.kind };
     if (e.kind === 'auth') {
       return new UserError(
         `Neon API refused ${what} (${status}): check that \`neon-api-key\` is a valid API key with access to the project (Neon console > Account settings > API keys).`,
-        { cause: e },
+        { cause: e, reply },
       );
     }
     if (e.kind === 'not_found')
       return new UserError(`Neon API: ${what}: not found (404). Check \`neon-project-id\` and the branch name.`, {
         cause: e,
+        reply,
       });
-    if (e.kind === 'network')
-      return new UserError(
-        `Cannot reach the Neon API at ${this.o.apiHost} for ${what}: ${e.message}. Check \`neon-api-host\` and the network.`,
-        { cause: e },
+    if (e.kind === 'network' || e.kind === 'timeout')
+      return new FaultError(
+        `Cannot reach the Neon API at ${this.o.apiHost} for ${what}: ${e.message}. Check \`neon-api-host\` and the network; re-running is safe.`,
+        { cause: e, reply },
       );
     const body = 'body' in e ? JSON.stringify((e as { body: unknown }).body) : '';
-    return new UserError(
-      `Neon API: ${what} failed${status ? ` (${status})` : ''}: ${e.message}${body && body !== '{}' ? ` ${body}` : ''}`,
-      { cause: e },
-    );
+    const message = `Neon API: ${what} failed${status ? ` (${status})` : ''}: ${e.message}${body && body !== '{}' ? ` ${body}` : ''}`;
+    if (status !== undefined && (status >= 500 || status === 429))
+      return new FaultError(`${message}. The Neon API failed after every retry; re-running is safe.`, {
+        cause: e,
+        reply,
+      });
+    return new UserError(message, { cause: e, reply });
   }
 
   async project(projectId: string): Promise<Project> {
@@ -191,7 +196,7 @@ export class NeonApi {
       );
       return (r as { operations?: Operation[] } | undefined)?.operations ?? [];
     } catch (e) {
-      if (e instanceof UserError && /not found \(404\)/.test(e.message)) return [];
+      if (replyOf(e)?.status === 404) return [];
       throw e;
     }
   }

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { UserError } from './errors.js';
-import { pgClientConfig, type PgTarget } from './pg-url.js';
+import { CONNECT_TIMEOUT_MS, pgClientConfig, type PgTarget } from './pg-url.js';
 
 /** Connects with node-postgres; connection mistakes become UserErrors that name the input and what to check. */
 export async function connectPg(t: PgTarget, input: string, database = t.database): Promise<pg.Client> {
@@ -34,13 +34,17 @@ export function pgConnectError(e: unknown, t: PgTarget, input: string, database:
     case 'ECONNREFUSED':
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-    case 'ETIMEDOUT':
     case 'EHOSTUNREACH':
       return new UserError(
         `Cannot connect to ${t.host}:${t.port} (${err.code}): check the host and port in \`${input}\` and that the server accepts connections from this runner.`,
         { cause: e },
       );
   }
+  if (err.code === 'ETIMEDOUT')
+    return new UserError(
+      `Connecting to ${t.host}:${t.port} timed out (ETIMEDOUT, no answer to the connection request): check the host and port in \`${input}\` and that the server accepts connections from this runner.`,
+      { cause: e },
+    );
   if (/SSL|ssl/.test(err.message ?? '')) {
     return new UserError(
       `TLS negotiation with ${t.host}:${t.port} failed (${err.message}): check \`sslmode\` in \`${input}\`.`,
@@ -49,7 +53,7 @@ export function pgConnectError(e: unknown, t: PgTarget, input: string, database:
   }
   if (/timeout/i.test(err.message ?? '')) {
     return new UserError(
-      `Connecting to ${t.host}:${t.port} timed out: check the host and port in \`${input}\` and the firewall.`,
+      `Connecting to ${t.host}:${t.port} timed out after ${CONNECT_TIMEOUT_MS / 1000} s (the host took the connection but no PostgreSQL server answered): check the host and port in \`${input}\` and the firewall.`,
       { cause: e },
     );
   }

@@ -22,6 +22,14 @@ export function parsePgUrl(input: string, value: string, log: Logger): PgTarget 
   try {
     url = new URL(value);
   } catch {
+    // The port is the usual culprit (`:99999`, `:abc`); named without quoting, as the URL holds a password.
+    const port = /^[a-z]+:\/\/(?:[^@/?#]*@)?(?:\[[^\]]*\]|[^:/?#@]*):([^/?#]*)/i.exec(value)?.[1];
+    if (port !== undefined && !(/^\d+$/.test(port) && Number(port) <= 65535))
+      throw inputError(
+        input,
+        'has a port that is not a number from 1 to 65535',
+        'Use e.g. `postgres://user:password@host:5432/database`.',
+      );
     throw inputError(input, 'is not a URL', 'Use `postgres://user:password@host:5432/database?sslmode=require`.');
   }
   if (url.password) {
@@ -44,6 +52,7 @@ export function parsePgUrl(input: string, value: string, log: Logger): PgTarget 
       'Add the database name after the host: `postgres://user@host:5432/app`.',
     );
   const port = url.port ? Number(url.port) : 5432;
+  if (port === 0) throw inputError(input, 'has port 0', "Use the server's port, e.g. `5432`.");
   const params = new URLSearchParams(url.search);
   const sslmode = params.get('sslmode');
   if (sslmode && !SSL_MODES.includes(sslmode)) {
@@ -81,6 +90,9 @@ export function libpqEnv(t: PgTarget): NodeJS.ProcessEnv {
   return env;
 }
 
+/** How long a connection may take before it is given up (a host that accepts TCP but never answers). */
+export const CONNECT_TIMEOUT_MS = 30_000;
+
 /** node-postgres configuration honouring sslmode the way libpq does for the modes it can express. */
 export function pgClientConfig(t: PgTarget, database = t.database): ClientConfig {
   const sslmode = t.params.get('sslmode') ?? 'prefer';
@@ -96,6 +108,6 @@ export function pgClientConfig(t: PgTarget, database = t.database): ClientConfig
     password: t.password,
     ssl,
     application_name: 'postgres-backup-actions',
-    connectionTimeoutMillis: 30_000,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
   };
 }

@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import { errorMessage, isUserError } from './errors.js';
+import { errorMessage, isReported } from './errors.js';
 import { withHeartbeat } from './heartbeat.js';
 import { InputReader, type InputSource } from './inputs.js';
 import { ConsoleLogger, type Logger } from './log.js';
@@ -54,13 +54,13 @@ export function actionsIO(): RunIO {
   };
 }
 
-/** Runs an action's handler; a user mistake fails the step with its message only, a bug with its stack. */
+/** Runs an action's handler; a user mistake or a fault fails the step with its message only, a bug with its stack. */
 export async function runAction(name: string, handler: Handler, io: RunIO = actionsIO()): Promise<void> {
   try {
     const spec = actionSpec(name);
     await withHeartbeat(spec, handler)(new InputReader(spec, io.source, io.log), io);
   } catch (e) {
-    if (isUserError(e)) core.setFailed(errorMessage(e));
+    if (isReported(e)) core.setFailed(errorMessage(e));
     else {
       core.error((e as Error)?.stack ?? String(e));
       core.setFailed(`Unexpected error (a bug; please report it): ${errorMessage(e)}`);

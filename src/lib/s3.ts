@@ -2,6 +2,7 @@ import {
   AbortMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -10,8 +11,9 @@ import {
   type StorageClass,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { Readable } from 'node:stream';
-import { inputError, UserError } from './errors.js';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { FaultError, inputError, isReported, UserError, type ServiceReply } from './errors.js';
 import type { InputReader } from './inputs.js';
 
 export interface S3Options {
@@ -49,15 +51,35 @@ export function readS3Options(inputs: InputReader): S3Options {
     }
   }
   const checksum = inputs.oneOf('s3-checksum', ['auto', 'when-required', 'always'] as const);
+  const region =
+    inputs.optional('s3-region') ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  // AWS regions (`eu-west-1`), and the single words other stores use (`auto`, `garage`).
+  if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(region) || region.length > 64) {
+    throw inputError(
+      's3-region',
+      `${JSON.stringify(region.slice(0, 64))} is not a region name`,
+      'Use a region such as `eu-west-1` (lower-case letters, digits and `-`), or `auto` for Cloudflare R2.',
+    );
+  }
   return {
     bucket,
-    prefix: inputs.string('s3-prefix').replace(/^\/+|\/+$/g, ''),
-    region: inputs.optional('s3-region') ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    prefix: inputs.keyPart('s3-prefix', { path: true }),
+    region,
     endpoint,
     forcePathStyle: inputs.bool('s3-force-path-style'),
     checksum: checksum === 'auto' ? (endpoint ? 'when-required' : 'always') : checksum,
   };
 }
+
+/**
+ * The S3 retry policy, stated once (docs/FORMAT.md, "Retries"): the SDK's standard mode, exponential backoff with
+ * full jitter (0.1 s doubling, capped at 20 s) and a retry quota that stops retrying a store that keeps failing;
+ * six attempts per request ride out a few seconds of throttling, 5xx or resets. Not `adaptive`: its client-side
+ * rate limiter can hold a long upload's parallel parts below one request per second for minutes after a single
+ * 503. Every request may be retried safely: object keys are unique per backup, and a lost reply is checked, not
+ * assumed (`uploadStream`, `writeManifestChecked`).
+ */
+export const S3_RETRY = { mode: 'standard', maxAttempts: 6 } as const;
 
 export function createS3Client(o: S3Options): S3Client {
   const mode = o.checksum === 'when-required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
@@ -67,8 +89,64 @@ export function createS3Client(o: S3Options): S3Client {
     forcePathStyle: o.forcePathStyle,
     requestChecksumCalculation: mode,
     responseChecksumValidation: mode,
-    maxAttempts: 5,
+    retryMode: S3_RETRY.mode,
+    maxAttempts: S3_RETRY.maxAttempts,
   });
+}
+
+/** Error codes and statuses that mean "the store failed or throttled", not "you asked for something wrong". */
+const FAULT_CODES = new Set([
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'RequestTimeout',
+  'RequestTimeTooSkewed',
+  'InternalError',
+  'ServiceUnavailable',
+  'TimeoutError',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'EPIPE',
+  'ECONNABORTED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+const PERMISSION_CODES = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AllAccessDisabled']);
+
+/** The status, code and attempts of an SDK error, read from its fields (never from its message). */
+export function s3Reply(e: unknown): ServiceReply {
+  const err = (e ?? {}) as {
+    name?: string;
+    Code?: string;
+    code?: string;
+    cause?: { code?: string };
+    $metadata?: { httpStatusCode?: number; attempts?: number };
+  };
+  const network = err.code ?? err.cause?.code;
+  const name = err.Code ?? (err.name && err.name !== 'Error' ? err.name : undefined);
+  return {
+    service: 's3',
+    status: err.$metadata?.httpStatusCode,
+    code: network && /^E[A-Z]+$/.test(network) ? network : name,
+    attempts: err.$metadata?.attempts,
+  };
+}
+
+export type S3ErrorKind = 'permission' | 'no-bucket' | 'not-found' | 'credentials' | 'fault' | 'other';
+
+export function classifyS3(r: ServiceReply): S3ErrorKind {
+  if (r.code === 'NoSuchBucket') return 'no-bucket';
+  if ((r.code && PERMISSION_CODES.has(r.code)) || r.status === 403) return 'permission';
+  if (r.code === 'NoSuchKey' || r.code === 'NotFound' || r.status === 404) return 'not-found';
+  if (r.code === 'CredentialsProviderError') return 'credentials';
+  if ((r.code && FAULT_CODES.has(r.code)) || (r.status !== undefined && r.status >= 500) || r.status === 429)
+    return 'fault';
+  // No reply at all (the connection failed in some other way) is the store's fault too.
+  if (r.status === undefined && r.code !== undefined && /^E[A-Z]+$/.test(r.code)) return 'fault';
+  return 'other';
 }
 
 export interface ObjectInfo {
@@ -91,18 +169,63 @@ export interface UploadOptions {
  * into messages that say which bucket or key and what to check.
  */
 export class ObjectStore {
+  /** Requests sent again by the SDK's retries, over this store's life: the backup summary reports it. */
+  retries = 0;
+
   constructor(
     readonly client: S3Client,
     readonly bucket: string,
     private readonly endpointLabel = 'AWS S3',
-  ) {}
+  ) {
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        try {
+          const out = await next(args);
+          this.countAttempts((out.output as { $metadata?: { attempts?: number } }).$metadata?.attempts);
+          return out;
+        } catch (e) {
+          this.countAttempts((e as { $metadata?: { attempts?: number } }).$metadata?.attempts);
+          throw e;
+        }
+      },
+      { step: 'initialize', name: 'pbaCountRetries' },
+    );
+  }
+
+  private countAttempts(attempts: number | undefined) {
+    if (attempts && attempts > 1) this.retries += attempts - 1;
+  }
 
   static fromOptions(o: S3Options): ObjectStore {
     return new ObjectStore(createS3Client(o), o.bucket, o.endpoint ?? 'AWS S3');
   }
 
-  /** Streams `body` into `key` as a multipart upload; on any error the upload is aborted and the error rethrown. */
-  async uploadStream(key: string, body: Readable, o: UploadOptions): Promise<void> {
+  /**
+   * Streams `body` into `key` (multipart when larger than a part). On an error after the whole body was sent
+   * (CompleteMultipartUpload or the PutObject applied but its reply lost, or a retried Complete answered
+   * `NoSuchUpload`), the object is looked at: when it exists with exactly the bytes sent, the upload succeeded
+   * and is reported as confirmed by `head`. Otherwise the upload is aborted and the error rethrown.
+   */
+  async uploadStream(
+    key: string,
+    source: Readable,
+    o: UploadOptions,
+  ): Promise<{ bytes: number; confirmedBy: 'reply' | 'head' }> {
+    let sent = 0;
+    let fedAll = false;
+    const body = new PassThrough({ highWaterMark: 1 << 20 });
+    const feeding = pipeline(
+      source,
+      async function* (chunks: AsyncIterable<Buffer>) {
+        for await (const c of chunks) {
+          sent += c.length;
+          yield c;
+        }
+        fedAll = true;
+      },
+      body,
+    );
+    feeding.catch(() => undefined);
     const upload = new Upload({
       client: this.client,
       partSize: o.partSizeBytes,
@@ -121,11 +244,44 @@ export class ObjectStore {
     });
     try {
       await upload.done();
+      return { bytes: sent, confirmedBy: 'reply' };
     } catch (e) {
+      if (fedAll && body.readableEnded && (await this.headBytes(key).catch(() => undefined)) === sent) {
+        return { bytes: sent, confirmedBy: 'head' };
+      }
+      source.destroy();
       body.destroy();
       await upload.abort().catch(() => undefined);
       throw this.translate(e, key);
     }
+  }
+
+  /** The size of an object, or undefined when it does not exist; other errors are thrown. */
+  async headBytes(key: string): Promise<number | undefined> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return out.ContentLength ?? 0;
+    } catch (e) {
+      if (classifyS3(s3Reply(e)) === 'not-found') return undefined;
+      throw this.translate(e, key);
+    }
+  }
+
+  /** The object's bytes, or undefined when it does not exist; other errors are thrown. */
+  async getBytes(key: string): Promise<Buffer | undefined> {
+    let out;
+    try {
+      out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (e) {
+      if (classifyS3(s3Reply(e)) === 'not-found') return undefined;
+      throw this.translate(e, key);
+    }
+    return Buffer.from(await out.Body!.transformToByteArray());
+  }
+
+  /** The exact bytes `putJson` writes for a value, so a reader can compare what is stored with what was sent. */
+  static jsonBytes(value: unknown): string {
+    return JSON.stringify(value, null, 2) + '\n';
   }
 
   async putJson(key: string, value: unknown, sse?: UploadOptions['sse']): Promise<void> {
@@ -134,7 +290,7 @@ export class ObjectStore {
         new PutObjectCommand({
           Bucket: this.bucket,
           Key: key,
-          Body: JSON.stringify(value, null, 2) + '\n',
+          Body: ObjectStore.jsonBytes(value),
           ContentType: 'application/json',
           ServerSideEncryption: sse?.mode as ServerSideEncryption | undefined,
           SSEKMSKeyId: sse?.kmsKeyId,
@@ -204,9 +360,12 @@ export class ObjectStore {
     return out;
   }
 
-  /** Deletes keys in batches of at most 1000; returns the keys that failed with their reasons. */
-  async deleteKeys(keys: string[]): Promise<{ key: string; error: string }[]> {
-    const failures: { key: string; error: string }[] = [];
+  /**
+   * Deletes keys in batches of at most 1000, in the order given; returns the keys that failed with their reasons
+   * and what the store answered (for a whole failed batch, its translated error).
+   */
+  async deleteKeys(keys: string[]): Promise<DeleteFailure[]> {
+    const failures: DeleteFailure[] = [];
     for (let i = 0; i < keys.length; i += 1000) {
       const batch = keys.slice(i, i + 1000);
       try {
@@ -217,9 +376,15 @@ export class ObjectStore {
           }),
         );
         for (const err of out.Errors ?? [])
-          failures.push({ key: err.Key ?? '?', error: `${err.Code}: ${err.Message}` });
+          failures.push({
+            key: err.Key ?? '?',
+            error: `${err.Code}: ${err.Message}`,
+            kind: classifyS3({ service: 's3', code: err.Code }),
+          });
       } catch (e) {
-        for (const key of batch) failures.push({ key, error: (e as Error).message });
+        const t = this.translate(e, batch[0]!);
+        const kind = classifyS3(s3Reply(e));
+        for (const key of batch) failures.push({ key, error: t.message, kind });
       }
     }
     return failures;
@@ -253,55 +418,57 @@ export class ObjectStore {
   }
 
   async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
-    await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }));
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }));
+    } catch (e) {
+      throw this.translate(e, key);
+    }
   }
 
-  /** Turns the SDK's errors for common mistakes into messages that say what to check. */
+  /**
+   * Turns the SDK's errors into a UserError (a mistake to fix: bucket, key, permissions, credentials) or a
+   * FaultError (the store failed after every retry), classified from the status and code kept on `reply`.
+   */
   translate(e: unknown, key: string): Error {
-    if (e instanceof UserError) return e;
-    const err = e as {
-      name?: string;
-      Code?: string;
-      message?: string;
-      code?: string;
-      $metadata?: { httpStatusCode?: number };
-    };
-    const name = err.name ?? err.Code ?? '';
+    if (isReported(e)) return e;
+    const reply = s3Reply(e);
     const where = `s3://${this.bucket}/${key}`;
-    const status = err.$metadata?.httpStatusCode;
-    if (name === 'NoSuchBucket') {
-      return new UserError(
-        `Bucket "${this.bucket}" does not exist at ${this.endpointLabel}. Check \`s3-bucket\`, \`s3-region\` and \`s3-endpoint\`, or create the bucket.`,
-        { cause: e },
-      );
+    const opts = { cause: e, reply };
+    const what = [reply.status, reply.code].filter((x) => x !== undefined).join(' ');
+    switch (classifyS3(reply)) {
+      case 'no-bucket':
+        return new UserError(
+          `Bucket "${this.bucket}" does not exist at ${this.endpointLabel}. Check \`s3-bucket\`, \`s3-region\` and \`s3-endpoint\`, or create the bucket.`,
+          opts,
+        );
+      case 'not-found':
+        return new UserError(`${where} does not exist. Check \`s3-prefix\` and the backup id.`, opts);
+      case 'permission':
+        return new UserError(
+          `Access to ${where} was denied (${what}). Check the AWS credentials in the environment (aws-actions/configure-aws-credentials, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and that their policy allows s3:PutObject, s3:GetObject, s3:ListBucket and s3:DeleteObject on this bucket.`,
+          opts,
+        );
+      case 'credentials':
+        return new UserError(
+          `No AWS credentials were found for ${where}: ${(e as Error).message}. Use aws-actions/configure-aws-credentials (OIDC) or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the step's env.`,
+          opts,
+        );
+      case 'fault': {
+        const tries = reply.attempts ? `${reply.attempts} attempt(s)` : 'every attempt';
+        const reached = reply.status === undefined;
+        return new FaultError(
+          `The object store ${this.endpointLabel} ${reached ? 'could not be reached' : 'is unavailable'} (${what || 'no reply'}) for ${where}, after ${tries}. This is a fault of the store or the network, not of the inputs; re-running is safe${reached ? ' (check `s3-endpoint` and the network if it persists)' : ''}.`,
+          opts,
+        );
+      }
+      default:
+        return e instanceof Error ? e : new Error(String(e));
     }
-    if (name === 'NoSuchKey' || status === 404) {
-      return new UserError(`${where} does not exist. Check \`s3-prefix\` and the backup id.`, { cause: e });
-    }
-    if (
-      name === 'AccessDenied' ||
-      name === 'InvalidAccessKeyId' ||
-      name === 'SignatureDoesNotMatch' ||
-      status === 403
-    ) {
-      return new UserError(
-        `Access to ${where} was denied (${name || status}). Check the AWS credentials in the environment (aws-actions/configure-aws-credentials, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and that their policy allows s3:PutObject, s3:GetObject, s3:ListBucket and s3:DeleteObject on this bucket.`,
-        { cause: e },
-      );
-    }
-    if (name === 'CredentialsProviderError' || /credential/i.test(err.message ?? '')) {
-      return new UserError(
-        `No AWS credentials were found for ${where}: ${err.message}. Use aws-actions/configure-aws-credentials (OIDC) or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the step's env.`,
-        { cause: e },
-      );
-    }
-    const code = err.code ?? (e as { cause?: { code?: string } }).cause?.code;
-    if (code && ['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'ECONNRESET', 'EAI_AGAIN'].includes(code)) {
-      return new UserError(
-        `Cannot reach the object store ${this.endpointLabel} (${code}) for ${where}. Check \`s3-endpoint\` and the network.`,
-        { cause: e },
-      );
-    }
-    return e instanceof Error ? e : new Error(String(e));
   }
+}
+
+export interface DeleteFailure {
+  key: string;
+  error: string;
+  kind: S3ErrorKind;
 }

@@ -57,7 +57,7 @@ export function splitSql(sql: string): string[] {
 }
 
 /** The first line of a statement, shortened: how a failing check is named in messages. */
-export function statementLabel(statement: string, max = 100): string {
+export function statementLabel(statement: string, max = 60): string {
   const line = statement.split('\n').find((l) => l.trim() && !l.trim().startsWith('--')) ?? statement;
   const t = line.trim();
   return t.length > max ? t.slice(0, max - 1) + '…' : t;

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { findSecretsInLogs, repoRoot, runBundle, runCli } from '../harness/index.js';
 import { GitHubTestServer } from '../harness/github-server.js';
 import { OpenApiValidator } from '../harness/openapi.js';
+import { readState } from '../../src/core/failure-issue.js';
 
 let gh: GitHubTestServer;
 let runId = 100;
@@ -15,7 +16,7 @@ function report(inputs: Record<string, string>, env: Record<string, string> = {}
     { GITHUB_API_URL: gh.url, GITHUB_RUN_ID: String(runId), GITHUB_WORKFLOW: 'Nightly backup', ...env },
   );
 }
-const mine = (key = 'Nightly backup / app') => gh.issues.filter((i) => i.body.includes(`"key":${JSON.stringify(key)}`));
+const mine = (key = 'Nightly backup / app') => gh.issues.filter((i) => readState(i.body)?.key === key);
 
 beforeAll(async () => {
   gh = new GitHubTestServer();

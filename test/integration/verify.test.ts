@@ -44,13 +44,17 @@ async function scratchDatabases(): Promise<string[]> {
   );
 }
 
-function verify(inputs: Record<string, string>) {
-  return runBundle('verify-restore', {
-    ...s3Inputs(),
-    database: 'clinic',
-    'target-url': pg.url('postgres'),
-    ...inputs,
-  });
+function verify(inputs: Record<string, string>, env: Record<string, string> = {}) {
+  return runBundle(
+    'verify-restore',
+    {
+      ...s3Inputs(),
+      database: 'clinic',
+      'target-url': pg.url('postgres'),
+      ...inputs,
+    },
+    env,
+  );
 }
 
 beforeAll(async () => {
@@ -134,7 +138,7 @@ SELECT true;
 SELECT id, name FROM organizations WHERE name = 'Care Org 1';
 SELECT count(*) > 1000000 AS enough_visits FROM visits;`,
     );
-    const run = await verify({ 'checks-sql': file });
+    const run = await verify({ 'checks-sql': path.basename(file) }, { GITHUB_WORKSPACE: work });
     expect(run.exitCode).toBe(1);
     expect(run.outputs.status).toBe('failed');
     const message = run.errors.join('\n');
@@ -153,7 +157,7 @@ SELECT count(*) > 1000000 AS enough_visits FROM visits;`,
       file,
       "SELECT count(*) = 5 FROM organizations;\nSELECT * FROM users WHERE role NOT IN ('admin', 'coordinator', 'caregiver');\n",
     );
-    const run = await verify({ 'checks-sql': file });
+    const run = await verify({ 'checks-sql': path.basename(file) }, { GITHUB_WORKSPACE: work });
     expect(run.errors).toEqual([]);
     expect(run.outputs.status).toBe('passed');
   });
