@@ -210,7 +210,8 @@ export async function runVerify(
       tool: pgRestore,
       file: dumpFile,
       restoreFlags: RESTORE_FLAGS,
-      mode: o.mode,
+      // A recovery restores into a scratch copy, as a verification does: its roles are temporary too.
+      mode: o.mode === 'recover' ? 'verify' : o.mode,
       createRoles: o.createRoles,
       globalsFile,
       comment: `Created by postgres-backup-actions verify-restore (${o.mode}) for backup ${entry.backupId}`,
@@ -285,7 +286,7 @@ export async function runVerify(
         .catch((e: Error) => log.warn(`Could not drop the scratch database "${targetDb}": ${e.message}`));
     }
     // After the scratch database: only then is nothing of ours using them.
-    if (o.mode === 'verify' && result.rolesCreated.length && !result.rolesDropped) {
+    if (o.mode !== 'restore' && result.rolesCreated.length && !result.rolesDropped) {
       result.rolesDropped = await dropRoles(admin, result.rolesCreated, log);
     }
     await admin.end().catch(() => undefined);
