@@ -218,7 +218,8 @@ export async function runVerify(
       created: result.rolesCreated,
       log,
     });
-    if (o.mode === 'verify') {
+    // Verify and recover restore into a scratch database; restore mode into the target itself.
+    if (o.mode !== 'restore') {
       targetDb = `pba_verify_${entry.backupId.toLowerCase().replace(/-/g, '_')}_${randomBytes(3).toString('hex')}`;
       await admin.query(`CREATE DATABASE ${quoteIdent(targetDb)} TEMPLATE template0`);
       scratchCreated = true;

@@ -335,7 +335,11 @@ describe('pgdump-to-s3 failures leave no manifest and no open upload', () => {
     ['sse', 'kms', /Input `sse`: "kms" is not one of/],
     ['sse-kms-key-id', 'arn:aws:kms:eu-west-1:1:key/x', /Input `sse-kms-key-id`: is set but `sse` is not `aws:kms`/],
     ['age-recipients', 'age1notakey', /Input `age-recipients`: "age1notakey" is not an age X25519 recipient/],
-    ['age-recipients', 'AGE-SECRET-KEY-1QQQQ', /Input `age-recipients`: an age identity \(secret key\) is not/],
+    [
+      'age-recipients',
+      'AGE-SECRET-KEY-1QQQQ',
+      /Input `age-recipients`: entry 1, an age identity \(secret key\), is not/,
+    ],
     ['compression', 'lz4', /Input `compression`: "lz4" is not one of/],
     ['compression-level', '42', /Input `compression-level`: "42" is not a whole number from 1 to 19/],
     ['lock-wait-timeout', '5 minutes', /Input `lock-wait-timeout`: "5 minutes" is not a duration/],

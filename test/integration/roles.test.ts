@@ -134,6 +134,7 @@ describe('pgdump-to-s3: globals', () => {
     expect(manifest.artifacts.map((a) => a.name)).toEqual(['dump']);
     const prefix = run.outputs['manifest-key']!.replace(/manifest\.json$/, '');
     expect((await listKeys(s3.client, bucket, prefix)).sort()).toEqual([
+      prefix + 'RECOVERY.md',
       prefix + 'dump.pgdump.zst',
       prefix + 'manifest.json',
     ]);
