@@ -3,7 +3,9 @@ import { errorMessage, isReported, UserError } from './lib/errors.js';
 import { withHeartbeat } from './lib/heartbeat.js';
 import { InputReader } from './lib/inputs.js';
 import { ConsoleLogger } from './lib/log.js';
-import { consoleIO, type Handler } from './lib/runtime.js';
+import { appendFileSync } from 'node:fs';
+import { cancelSummary, handleSignals } from './lib/cancel.js';
+import { cancelledLine, consoleIO, type Handler } from './lib/runtime.js';
 import { parseArgs as nodeParseArgs } from 'node:util';
 import { actionSpec, S3_INPUTS, type InputSpec } from './spec.js';
 import { pgdumpToS3 } from './handlers/pgdump-to-s3.js';
@@ -152,6 +154,7 @@ export async function main(argv: string[]): Promise<number> {
   // The SDK's notice about its own future Node requirement is not actionable for someone restoring a database.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const log = new ConsoleLogger();
+  let io: ReturnType<typeof consoleIO> | undefined;
   try {
     const { command, values, help } = parseArgs(argv);
     if (!command) {
@@ -175,11 +178,19 @@ export async function main(argv: string[]): Promise<number> {
         );
     }
     for (const [k, v] of Object.entries(c.defaults ?? {})) if (!values.has(k)) values.set(k, v);
-    const io = consoleIO(values, log);
+    io = consoleIO(values, log);
+    handleSignals(io.cancel, (r) => {
+      log.error(`${command} was cancelled (${r.reason}); ${cancelledLine(r)}`);
+      // Run as a workflow step, the CLI leaves the same note in the step summary as the actions do.
+      const file = process.env.GITHUB_STEP_SUMMARY;
+      if (file) appendFileSync(file, cancelSummary(`postgres-backup ${command}`, r) + '\n');
+    });
     await withHeartbeat(spec, c.handler)(new InputReader(spec, io.source, log), io);
     process.stdout.write(JSON.stringify('value' in io.printed ? io.printed.value : io.outputs, null, 2) + '\n');
     return 0;
   } catch (e) {
+    // Failed because it was cancelled: the cancel reports and exits.
+    await io?.cancel.exitIfCancelled();
     if (isReported(e)) {
       log.error(errorMessage(e));
       return 1;

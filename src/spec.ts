@@ -210,6 +210,24 @@ const VERIFY_RESTORE: ActionSpec = {
     'max-age': {
       description: 'Fail before restoring anything when the newest complete backup is older than this, e.g. `26h`.',
     },
+    'restore-strategy': {
+      description:
+        'Restore mode: `swap` restores into a new database `<name>__restoring_<id>` on the same server, checks it, then ends the sessions on the target and renames the target to `<name>__before_<UTC time>` and the new one to `<name>` in one transaction; `new-database` restores and checks into `new-database` and leaves the target alone; `in-place` restores into the target itself (with `tables`: as one transaction). Empty: `swap`, or `in-place` with `tables`.',
+    },
+    'new-database': {
+      description:
+        'Restore mode with `restore-strategy: new-database`: the database to create. Empty: `<name>__restored_<UTC time>`.',
+    },
+    'keep-failed': {
+      description:
+        'Restore mode (`swap`, `new-database`): keep the new database of a failed restore for diagnosis instead of dropping it (the target is untouched either way).',
+      default: 'false',
+    },
+    'stale-grace': {
+      description:
+        'Before creating its own, drop the scratch and restoring databases that killed runs left on the server (marked by their comment) and that are older than this, e.g. `6h`, `0s`. Unmarked databases are never dropped.',
+      default: '6h',
+    },
     jobs: { description: 'Parallel pg_restore jobs. Empty: the number of CPUs.' },
     'pg-restore-path': {
       description:
@@ -240,6 +258,11 @@ const VERIFY_RESTORE: ActionSpec = {
     'recovered-tables': 'Recover mode, `side-by-side`: the new tables, comma-separated.',
     'diff-path':
       'Recover mode: path of a JSON file with, per table, the rows missing from live, differing and only in live: counts and up to 20 keys, never values.',
+    'previous-database':
+      '`swap`: the name the previous database is kept under (`<name>__before_<UTC time>`); roll back or drop it with the SQL in the step summary.',
+    'swap-unavailable-ms':
+      '`swap`: milliseconds from ending the sessions on the target to the committed renames (the time the database name was unavailable).',
+    'restored-database': '`new-database`: the database the backup was restored and checked into.',
   },
 };
 

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { pipeline } from 'node:stream/promises';
 import { PassThrough, type Readable } from 'node:stream';
 import type pg from 'pg';
@@ -12,7 +11,8 @@ import { matchesTable, schemaPattern, tablePattern } from '../lib/pg-pattern.js'
 import { connectPg, quoteIdent } from '../lib/pg-client.js';
 import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
 import { findPgTool, serverMajor } from '../lib/pgtools.js';
-import { ChildWatch } from '../lib/process.js';
+import { Cancellation } from '../lib/cancel.js';
+import { ChildWatch, spawnChild } from '../lib/process.js';
 import type { ObjectStore, UploadOptions } from '../lib/s3.js';
 import { TOOL } from '../version.js';
 import { RECOVERY_NAME, recoveryMarkdown } from './recovery.js';
@@ -56,6 +56,8 @@ export interface BackupDeps {
   store: ObjectStore;
   log: Logger;
   now?: () => Date;
+  /** The run's cancellation (stops pg_dump and zstd, aborts the upload, deletes the partial dump). */
+  cancel?: Cancellation;
 }
 
 export interface BackupResult {
@@ -77,6 +79,7 @@ const UPLOAD_QUEUE = 4;
 
 export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<BackupResult> {
   const { store, log } = deps;
+  const cancel = deps.cancel ?? new Cancellation();
   const now = deps.now ?? (() => new Date());
   const started = now();
   const t0 = performance.now();
@@ -125,12 +128,16 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
       ...o.excludeTableData.map((t) => `--exclude-table-data=${t}`),
       `--dbname=${urlWithoutPassword(o.source)}`,
     ];
-    const dump = spawn(pgDump.path, args, { env: libpqEnv(o.source), shell: false, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Until the manifest is written, a cancel deletes whatever part of the dump reached the store.
+    const dumpUndo = cancel.onCancel(`deleted the partial dump s3://${store.bucket}/${dumpKey}`, async () => {
+      await store.deleteKeys([dumpKey]);
+    });
+    const dump = spawnChild(pgDump.path, args, { env: libpqEnv(o.source), stdio: ['ignore', 'pipe', 'pipe'] }, cancel);
     dumpStarted = true;
     const watches = [new ChildWatch('pg_dump', dump)];
     let stream: Readable = dump.stdout!;
     if (o.compression === 'zstd') {
-      const zstd = spawn('zstd', ['-q', '-c', `-${level}`, '-T0'], { shell: false, stdio: ['pipe', 'pipe', 'pipe'] });
+      const zstd = spawnChild('zstd', ['-q', '-c', `-${level}`, '-T0'], { stdio: ['pipe', 'pipe', 'pipe'] }, cancel);
       const zw = new ChildWatch('zstd', zstd);
       watches.push(zw);
       zw.exited.catch((e: NodeJS.ErrnoException) => {
@@ -168,6 +175,7 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
         storageClass: o.storageClass,
         sse: o.sse,
         tags: { 'backup-id': backupId, kind: o.kind, database: o.database },
+        cancel,
       })
       .catch((e: Error) => {
         killAll(e);
@@ -256,8 +264,10 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
       'text/markdown; charset=utf-8',
       o.sse,
     );
-    // Written last: a prefix without it is an incomplete backup that nothing restores or counts.
+    // Written last: a prefix without it is an incomplete backup that nothing restores or counts. Never after a cancel.
+    cancel.throwIfCancelled();
     const manifestConfirmedBy = await writeManifestChecked(store, manifestKey, manifest, o.sse, log);
+    dumpUndo.dismiss();
     const durationSeconds = (performance.now() - t0) / 1000;
     log.info(
       `Stored ${formatBytes(bytes)} in ${formatSeconds(durationSeconds)} (${counted.length} tables, ${totalRows} rows): s3://${store.bucket}/${manifestKey}`,

@@ -1,9 +1,8 @@
 import { UserError } from '../lib/errors.js';
-import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
+import { formatBytes, formatSeconds } from '../lib/log.js';
 import { connectPg } from '../lib/pg-client.js';
 import type { PgTarget } from '../lib/pg-url.js';
-import type { ObjectStore } from '../lib/s3.js';
-import { runBackup, type BackupOptions, type BackupResult } from './backup.js';
+import { runBackup, type BackupDeps, type BackupOptions, type BackupResult } from './backup.js';
 import {
   cell,
   forEach,
@@ -41,7 +40,7 @@ export interface MultiBackupResult {
 export async function runBackups(
   base: BackupOptions,
   selection: DatabaseSelection,
-  deps: { store: ObjectStore; log: Logger },
+  deps: BackupDeps,
 ): Promise<MultiBackupResult> {
   const t0 = performance.now();
   const plan = planDatabases(await listServerDatabases(base.source), selection, base.source.user);

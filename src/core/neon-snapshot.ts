@@ -1,3 +1,4 @@
+import { Cancellation } from '../lib/cancel.js';
 import { isFault, UserError } from '../lib/errors.js';
 import { compactUtc, isoSeconds } from '../lib/keys.js';
 import { formatSeconds, type Logger } from '../lib/log.js';
@@ -83,9 +84,10 @@ function annotations(): Record<string, string> {
 
 export async function neonSnapshot(
   o: SnapshotOptions,
-  deps: { neon: NeonApi; log: Logger; now?: Date },
+  deps: { neon: NeonApi; log: Logger; now?: Date; cancel?: Cancellation },
 ): Promise<SnapshotResult> {
   const { neon, log } = deps;
+  const cancel = deps.cancel ?? new Cancellation();
   const now = deps.now ?? new Date();
   const project = await neon.project(o.projectId);
   checkPointInTime(o, project.history_retention_seconds, now);
@@ -139,12 +141,20 @@ export async function neonSnapshot(
   log.info(
     `Created branch "${name}" (${created.branch.id}) from ${source.name} at ${o.timestamp?.toISOString() ?? o.lsn ?? 'now'}; waiting for ${created.operations.length} operation(s)`,
   );
+  // A snapshot this run created but never reported is half-done work: a cancel deletes it.
+  const madeId = created.branch.id;
+  const undo = cancel.onCancel(`deleted Neon branch "${name}" (${madeId}), created by this run`, async () => {
+    await neon.deleteBranch(o.projectId, madeId);
+  });
   await neon.waitFor(o.projectId, created.operations);
   const branch = await neon.branch(o.projectId, created.branch.id);
+  const databaseUrl = await endpointUrl(branch);
+  cancel.throwIfCancelled();
+  undo.dismiss();
   return {
     branch,
     created: true,
-    databaseUrl: await endpointUrl(branch),
+    databaseUrl,
     consoleUrl: consoleUrl(o.projectId, branch.id),
   };
 

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -7,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { decryptStream } from '../lib/age.js';
+import { Cancellation } from '../lib/cancel.js';
 import { DigestStream } from '../lib/digest.js';
 import { UserError } from '../lib/errors.js';
 import { compactUtc, databasePrefix } from '../lib/keys.js';
@@ -16,7 +16,7 @@ import { connectPg, quoteIdent } from '../lib/pg-client.js';
 import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
 import { findPgRestore, pgRestoreTooOld, readArchiveHeader, versionMajor } from '../lib/dump-version.js';
 import { serverMajor, type PgTool } from '../lib/pgtools.js';
-import { ChildWatch, run } from '../lib/process.js';
+import { ChildWatch, run, spawnChild } from '../lib/process.js';
 import type { ObjectStore } from '../lib/s3.js';
 import { summarizeRestoreErrors } from '../lib/extensions.js';
 import { splitSql, statementLabel } from '../lib/sql-split.js';
@@ -30,6 +30,7 @@ import {
   type VerificationRecord,
 } from './catalog.js';
 import { dropRoles, prepareTarget, type CreateRoles } from './roles.js';
+import { prepareDestination, type Destination, type RestoreStrategy } from './restore-strategy.js';
 
 export interface VerifyOptions {
   prefix: string;
@@ -52,6 +53,12 @@ export interface VerifyOptions {
   tempDir?: string;
   /** Recover mode: runs on the checked scratch copy before it is dropped. */
   afterRestore?: (scratch: pg.Client, scratchDb: string) => Promise<void>;
+  /** Restore mode: where the restore goes (see restore-strategy.ts). */
+  strategy: RestoreStrategy;
+  newDatabase?: string;
+  keepFailed: boolean;
+  /** Marked databases that killed runs left and that are older than this are dropped first. */
+  staleGraceSeconds: number;
 }
 
 export interface TableMismatch {
@@ -85,6 +92,7 @@ export interface VerifyResult {
   rolesCreated: string[];
   /** Verify mode: the created roles dropped again (a role something else came to use is left). */
   rolesDropped?: string[];
+  destination?: Destination;
 }
 
 /** Flags of every restore; the roles the archive needs are read with the same ones. */
@@ -104,11 +112,17 @@ export const HARMLESS_RESTORE_ERRORS: RegExp[] = [
 /** A verification failure: the backup, not the input, is at fault. Reported with status=failed. */
 export class VerificationFailed extends UserError {}
 
-export async function runVerify(
-  o: VerifyOptions,
-  deps: { store: ObjectStore; log: Logger; now?: () => Date },
-): Promise<VerifyResult> {
+export interface VerifyDeps {
+  store: ObjectStore;
+  log: Logger;
+  now?: () => Date;
+  /** The run's cancellation: stops zstd and pg_restore, drops the scratch database. */
+  cancel?: Cancellation;
+}
+
+export async function runVerify(o: VerifyOptions, deps: VerifyDeps): Promise<VerifyResult> {
   const { store, log } = deps;
+  const cancel = deps.cancel ?? new Cancellation();
   const now = deps.now ?? (() => new Date());
   const startedAt = now();
   const where = `s3://${store.bucket}/${databasePrefix(o.prefix, o.database)}`;
@@ -179,7 +193,7 @@ export async function runVerify(
   );
 
   let targetDb = o.target.database;
-  let scratchCreated = false;
+  let dest: Destination | undefined;
   const work = mkdtempSync(path.join(o.tempDir ?? os.tmpdir(), 'pba-verify-'));
   const t0 = performance.now();
   try {
@@ -190,7 +204,7 @@ export async function runVerify(
     // 1. Download, checking size and SHA-256 of the bytes as stored, into a file pg_restore can seek in.
     const dumpFile = path.join(work, 'dump.pgdump');
     const tDownload = performance.now();
-    await downloadArtifact(store, artifact, dumpFile, o.ageIdentities);
+    await downloadArtifact(store, artifact, dumpFile, o.ageIdentities, cancel);
     // The archive itself says which pg_dump wrote it; trust it over the manifest.
     const header = await readArchiveHeader(dumpFile);
     if (header?.pgDumpVersion && (versionMajor(header.pgDumpVersion) ?? 0) > pgRestore.major) {
@@ -204,7 +218,7 @@ export async function runVerify(
     // Extensions and roles the archive needs, before any restore work (a missing extension stops here).
     const globals = manifest.artifacts.find((a) => a.name === 'globals');
     const globalsFile = globals ? path.join(work, 'globals.sql') : undefined;
-    if (globals) await downloadArtifact(store, globals, globalsFile!, o.ageIdentities);
+    if (globals) await downloadArtifact(store, globals, globalsFile!, o.ageIdentities, cancel);
     await prepareTarget({
       admin,
       tool: pgRestore,
@@ -218,17 +232,29 @@ export async function runVerify(
       created: result.rolesCreated,
       log,
     });
-    // Verify and recover restore into a scratch database; restore mode into the target itself.
-    if (o.mode !== 'restore') {
-      targetDb = `pba_verify_${entry.backupId.toLowerCase().replace(/-/g, '_')}_${randomBytes(3).toString('hex')}`;
-      await admin.query(`CREATE DATABASE ${quoteIdent(targetDb)} TEMPLATE template0`);
-      scratchCreated = true;
-      result.restoredInto = targetDb;
-    }
+    // Where the restore goes (a scratch database for verify and recover): created only now, after the checks above.
+    dest = await prepareDestination(
+      admin,
+      {
+        target: o.target,
+        mode: o.mode === 'restore' ? 'restore' : 'verify',
+        strategy: o.strategy,
+        newDatabase: o.newDatabase,
+        keepFailed: o.keepFailed,
+        staleGraceSeconds: o.staleGraceSeconds,
+        backupId: entry.backupId,
+        tables: o.tables.length > 0,
+      },
+      { log, cancel, now },
+    );
+    result.destination = dest;
+    targetDb = dest.database;
+    result.restoredInto = targetDb;
 
     // 2. Restore.
+    log.info(`Restoring into database "${targetDb}" with pg_restore ${pgRestore.version}`);
     const tRestore = performance.now();
-    const restoreErrors = await restore(pgRestore, o, targetDb, dumpFile, work);
+    const restoreErrors = await restore(pgRestore, o, dest, dumpFile, work, cancel);
     result.timings.restoreSeconds = (performance.now() - tRestore) / 1000;
     if (restoreErrors.length) {
       throw new VerificationFailed(summarizeRestoreErrors(restoreErrors));
@@ -238,6 +264,9 @@ export async function runVerify(
     );
 
     // 3. Row counts against the manifest, then the user's checks.
+    log.info(
+      `Checking database "${targetDb}": row counts against the manifest${o.checksSql ? `, then ${o.checksSql.path}` : ''}`,
+    );
     const tChecks = performance.now();
     const db = await connectPg(o.target, 'target-url', targetDb);
     try {
@@ -264,6 +293,8 @@ export async function runVerify(
       );
     }
     result.status = result.failures.length ? 'failed' : 'passed';
+    // Swap, keep or drop: the target is touched only now, and only after a passed check.
+    await dest.finish(result.status === 'passed');
   } catch (e) {
     if (!(e instanceof VerificationFailed) && !(e instanceof UserError)) throw e;
     result.failures.push(e.message);
@@ -280,12 +311,7 @@ export async function runVerify(
 
   async function cleanup() {
     rmSync(work, { recursive: true, force: true });
-    if (scratchCreated) {
-      scratchCreated = false;
-      await admin
-        .query(`DROP DATABASE IF EXISTS ${quoteIdent(targetDb)} WITH (FORCE)`)
-        .catch((e: Error) => log.warn(`Could not drop the scratch database "${targetDb}": ${e.message}`));
-    }
+    await dest?.finish(false).catch((e: Error) => log.warn(`Could not drop the database "${targetDb}": ${e.message}`));
     // After the scratch database: only then is nothing of ours using them.
     if (o.mode !== 'restore' && result.rolesCreated.length && !result.rolesDropped) {
       result.rolesDropped = await dropRoles(admin, result.rolesCreated, log);
@@ -293,6 +319,8 @@ export async function runVerify(
     await admin.end().catch(() => undefined);
   }
 
+  // A cancelled run is no verdict on the backup: it records nothing.
+  cancel.throwIfCancelled();
   if (o.mode !== 'recover')
     result.verificationKey = await writeRecord(store, entry, result, o, startedAt, serverVersion.v, pgRestore.version);
   return result;
@@ -301,11 +329,15 @@ export async function runVerify(
 /** Restore mode: the typed confirmation, and no table of the target overwritten unless `clean`. */
 async function guardRestoreTarget(target: pg.Client, o: VerifyOptions): Promise<void> {
   const name = o.target.database;
+  // A new database leaves the target untouched: nothing to confirm.
+  if (o.strategy === 'new-database') return;
   if (o.confirm !== name) {
     throw new UserError(
       `Input \`confirm\`: restore mode overwrites database "${name}"; set \`confirm\` to exactly \`${name}\` to go ahead${o.confirm ? ` (it is "${o.confirm}")` : ''}.`,
     );
   }
+  // swap restores into an empty new database.
+  if (o.strategy !== 'in-place') return;
   const rows = (
     await target.query<{ schema: string; name: string }>(`
       SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -331,6 +363,7 @@ async function downloadArtifact(
   artifact: Manifest['artifacts'][number],
   file: string,
   identities: string[],
+  cancel: Cancellation,
 ): Promise<void> {
   const { body } = await store.getStream(artifact.key);
   const meter = new DigestStream();
@@ -347,7 +380,7 @@ async function downloadArtifact(
   let stream: Readable = createReadStream(stored);
   if (artifact.encryption) stream = await decryptStream(stream, identities);
   if (artifact.compression === 'zstd') {
-    const zstd = spawn('zstd', ['-d', '-q', '-c'], { shell: false, stdio: ['pipe', 'pipe', 'pipe'] });
+    const zstd = spawnChild('zstd', ['-d', '-q', '-c'], { stdio: ['pipe', 'pipe', 'pipe'] }, cancel);
     const watch = new ChildWatch('zstd -d', zstd);
     await Promise.all([
       pipeline(stream, zstd.stdin!),
@@ -364,13 +397,26 @@ async function downloadArtifact(
 
 const RECOVER_SKIPS = ['FK CONSTRAINT', 'TRIGGER', 'POLICY', 'ROW SECURITY'];
 
-async function restore(tool: PgTool, o: VerifyOptions, db: string, file: string, work: string): Promise<string[]> {
+async function restore(
+  tool: PgTool,
+  o: VerifyOptions,
+  dest: Destination,
+  file: string,
+  work: string,
+  cancel: Cancellation,
+): Promise<string[]> {
   const env = libpqEnv(o.target);
-  const args = [...RESTORE_FLAGS, '--no-password', `--jobs=${o.jobs}`, `--dbname=${urlWithoutPassword(o.target, db)}`];
-  if (o.mode === 'restore' && o.clean) args.push('--clean', '--if-exists');
+  const args = [
+    ...RESTORE_FLAGS,
+    '--no-password',
+    // One transaction cannot be shared by parallel jobs.
+    dest.singleTransaction ? '--single-transaction' : `--jobs=${o.jobs}`,
+    `--dbname=${urlWithoutPassword(o.target, dest.database)}`,
+  ];
+  if (dest.strategy === 'in-place' && o.clean) args.push('--clean', '--if-exists');
   if (o.tables.length) {
-    const toc = await run(tool.path, ['-l', file]);
-    const post = await run(tool.path, ['--section=post-data', '-f', '-', file]);
+    const toc = await run(tool.path, ['-l', file], {}, cancel);
+    const post = await run(tool.path, ['--section=post-data', '-f', '-', file], {}, cancel);
     // A recovery's scratch copy holds rows only: foreign keys to tables (and triggers calling functions) not
     // restored would fail there.
     const lines = selectTables(parseToc(toc.stdout), o.tables, indexOwners(post.stdout)).filter(
@@ -389,7 +435,7 @@ async function restore(tool: PgTool, o: VerifyOptions, db: string, file: string,
     args.push(`--use-list=${listFile}`);
   }
   args.push(file);
-  const out = await run(tool.path, args, { env });
+  const out = await run(tool.path, args, { env }, cancel);
   const errors = out.stderr
     .split('\n')
     .filter((l) => l.startsWith('pg_restore: error:'))
@@ -502,6 +548,7 @@ export function verifySummary(r: VerifyResult): string {
       '',
     );
   }
+  if (r.destination?.notes.length) lines.push(...r.destination.notes, '');
   if (r.failures.length) lines.push('### Failures', '', ...r.failures.map((f) => `- ${f.replace(/\n/g, ' ')}`), '');
   if (r.mismatches.length) {
     lines.push('| Table | Manifest rows | Restored rows |', '|---|---|---|');

@@ -136,7 +136,7 @@ export async function neonSnapshotAction(inputs: InputReader, io: RunIO): Promis
       role: inputs.string('role'),
       ...pit,
     },
-    { neon, log: io.log },
+    { neon, log: io.log, cancel: io.cancel },
   );
   if (r.databaseUrl) {
     io.log.secret(r.databaseUrl);

@@ -106,7 +106,7 @@ export function readBackupInputs(
 export async function pgdumpToS3(inputs: InputReader, io: RunIO): Promise<void> {
   const { options, store, selection } = readBackupInputs(inputs, io);
   if (selection) return backupDatabases(options, selection, store, io);
-  const r = await runBackup(options, { store, log: io.log });
+  const r = await runBackup(options, { store, log: io.log, cancel: io.cancel });
   io.setOutput('backups', backupsOutput([{ database: options.source.database, result: r }]));
   io.setOutput('backup-id', r.manifest.backupId);
   io.setOutput('manifest-key', r.manifestKey);

@@ -12,6 +12,7 @@ import { artifactProblem, lastVerification, listBackups, readManifest } from '..
 import { readChecksFile } from '../core/checks-file.js';
 import { recoverRows } from './recover.js';
 import { runVerify, verifySummary, type VerifyOptions } from '../core/verify.js';
+import { RESTORE_STRATEGIES } from '../core/restore-strategy.js';
 import type { DatabaseSelection } from '../core/multi-database.js';
 import { verificationsOutput, verifyStreams } from './databases-verify.js';
 import { readDatabaseSelection } from './multi-database.js';
@@ -46,6 +47,42 @@ export function readVerifyInputs(
     throw inputError('where', 'only applies to `mode: recover`', 'Clear `where`, or set `mode: recover`.');
   }
   const checks = inputs.optional('checks-sql');
+  const strategyInput = inputs.optional('restore-strategy');
+  if (strategyInput && mode !== 'restore') {
+    throw inputError(
+      'restore-strategy',
+      'only applies to `mode: restore`',
+      'Verification and recovery always restore into a scratch database; clear `restore-strategy`, or set `mode: restore`.',
+    );
+  }
+  // swap replaces the whole database, so a table restore defaults to in-place (one transaction).
+  const strategy = strategyInput
+    ? inputs.oneOf('restore-strategy', RESTORE_STRATEGIES)
+    : tables.length
+      ? 'in-place'
+      : 'swap';
+  if (mode === 'restore' && strategy === 'swap' && tables.length) {
+    throw inputError(
+      'restore-strategy',
+      '`swap` replaces the whole database and cannot be combined with `tables`',
+      'Use `in-place` (the tables are restored in one transaction) or `new-database` (restore those tables into a new database).',
+    );
+  }
+  const newDatabase = inputs.optional('new-database');
+  if (newDatabase && strategy !== 'new-database') {
+    throw inputError(
+      'new-database',
+      'only applies to `restore-strategy: new-database`',
+      'Clear it, or set `restore-strategy: new-database`.',
+    );
+  }
+  if (newDatabase && Buffer.byteLength(newDatabase) > 63) {
+    throw inputError(
+      'new-database',
+      `"${newDatabase}" is longer than 63 bytes`,
+      'Postgres truncates longer names; choose a shorter one.',
+    );
+  }
   const options: VerifyOptions = {
     prefix: s3.prefix,
     // With `databases`, each stream in turn (verifyStreams).
@@ -63,6 +100,10 @@ export function readVerifyInputs(
     pgRestorePath: inputs.optional('pg-restore-path'),
     createRoles: inputs.oneOf('create-roles', ['missing', 'none'] as const),
     tempDir: process.env.RUNNER_TEMP || undefined,
+    strategy,
+    newDatabase,
+    keepFailed: inputs.bool('keep-failed'),
+    staleGraceSeconds: inputs.durationSeconds('stale-grace') ?? 6 * 3600,
   };
   return { options, store: ObjectStore.fromOptions(s3), selection };
 }
@@ -80,7 +121,7 @@ export async function verifyRestore(inputs: InputReader, io: RunIO): Promise<voi
       return await recoverRows(inputs, io, options, store);
     }
     if (selection) return await verifyStreams(options, selection, store, io);
-    const r = await runVerify(options, { store, log: io.log });
+    const r = await runVerify(options, { store, log: io.log, cancel: io.cancel });
     io.setOutput('verifications', verificationsOutput([{ stream: options.database, r }]));
     io.setOutput('backup-id', r.backupId);
     io.setOutput('status', r.status);
@@ -89,6 +130,7 @@ export async function verifyRestore(inputs: InputReader, io: RunIO): Promise<voi
     io.setOutput('tables-checked', r.tablesChecked);
     io.setOutput('rows-checked', r.rowsChecked);
     io.setOutput('verification-key', r.verificationKey ?? '');
+    for (const [k, v] of Object.entries(r.destination?.outputs ?? {})) io.setOutput(k, v);
     await io.summary(verifySummary(r));
     if (r.status === 'failed') {
       throw new UserError(

@@ -1,13 +1,25 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import type { Cancellation } from './cancel.js';
+
+/**
+ * Starts a program without a shell. With a cancellation, in its own process group and tracked, so that a cancel
+ * stops it and everything it started (pg_restore's parallel workers) and nothing outlives the step.
+ */
+export function spawnChild(cmd: string, args: string[], options: SpawnOptions, cancel?: Cancellation): ChildProcess {
+  const child = spawn(cmd, args, { ...options, shell: false, detached: cancel !== undefined });
+  if (cancel) cancel.track(child);
+  return child;
+}
 
 /** Runs a program without a shell and collects its output. */
 export async function run(
   cmd: string,
   args: string[],
   options: SpawnOptions = {},
+  cancel?: Cancellation,
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { ...options, shell: false, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnChild(cmd, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] }, cancel);
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -1,4 +1,5 @@
 import * as core from '@actions/core';
+import { Cancellation, cancelSummary, handleSignals, type CancelReport } from './cancel.js';
 import { errorMessage, isReported } from './errors.js';
 import { withHeartbeat } from './heartbeat.js';
 import { InputReader, type InputSource } from './inputs.js';
@@ -18,6 +19,8 @@ export interface RunIO {
   stdin?: () => Promise<string>;
   /** CLI only: a document to print on stdout instead of the outputs (list, plan-retention). */
   result?: (value: unknown) => void;
+  /** The run's cancellation: stages register their children and undos with it (see cancel.ts). */
+  cancel: Cancellation;
 }
 
 export type Handler = (inputs: InputReader, io: RunIO) => Promise<void>;
@@ -51,21 +54,35 @@ export function actionsIO(): RunIO {
     summary: async (md) => {
       if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(md, true).write();
     },
+    cancel: new Cancellation(),
   };
 }
 
 /** Runs an action's handler; a user mistake or a fault fails the step with its message only, a bug with its stack. */
 export async function runAction(name: string, handler: Handler, io: RunIO = actionsIO()): Promise<void> {
+  handleSignals(io.cancel, async (r) => {
+    core.setFailed(`${name} was cancelled (${r.reason}); ${cancelledLine(r)}`);
+    await io.summary(cancelSummary(name, r)).catch(() => undefined);
+  });
   try {
     const spec = actionSpec(name);
     await withHeartbeat(spec, handler)(new InputReader(spec, io.source, io.log), io);
   } catch (e) {
+    // The work failed because it was cancelled (its children were stopped): the cancel reports and exits.
+    await io.cancel.exitIfCancelled();
     if (isReported(e)) core.setFailed(errorMessage(e));
     else {
       core.error((e as Error)?.stack ?? String(e));
       core.setFailed(`Unexpected error (a bug; please report it): ${errorMessage(e)}`);
     }
   }
+}
+
+/** One line on what a cancel cleaned, for the log. */
+export function cancelledLine(r: CancelReport): string {
+  const parts = [r.cleaned.length ? `cleaned up: ${r.cleaned.join('; ')}` : 'nothing needed cleaning up'];
+  if (r.failed.length) parts.push(`NOT cleaned up: ${r.failed.join('; ')}`);
+  return [...r.notes, ...parts].join('; ');
 }
 
 export function consoleIO(
@@ -91,5 +108,6 @@ export function consoleIO(
     result: (value) => {
       printed.value = value;
     },
+    cancel: new Cancellation(),
   };
 }

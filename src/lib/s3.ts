@@ -11,6 +11,7 @@ import {
   type StorageClass,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import type { Cancellation } from './cancel.js';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FaultError, inputError, isReported, UserError, type ServiceReply } from './errors.js';
@@ -162,6 +163,8 @@ export interface UploadOptions {
   sse?: { mode: 'AES256' | 'aws:kms'; kmsKeyId?: string };
   tags?: Record<string, string>;
   contentType?: string;
+  /** A cancel aborts the upload and its parts. */
+  cancel?: Cancellation;
 }
 
 /**
@@ -242,16 +245,31 @@ export class ObjectStore {
         SSEKMSKeyId: o.sse?.kmsKeyId,
       },
     });
+    const done = upload.done();
+    const undo = o.cancel?.onCancel(`aborted the multipart upload of s3://${this.bucket}/${key}`, async () => {
+      source.destroy();
+      body.destroy();
+      await upload.abort();
+      // The SDK does not always abort on the server side, and a CreateMultipartUpload in flight lands later:
+      // wait for the upload to settle, then abort whatever upload of this (run-unique) key is open.
+      await Promise.race([done.catch(() => undefined), new Promise((r) => setTimeout(r, 1000))]);
+      for (const u of await this.listMultipartUploads(key)) {
+        if (u.key === key) await this.abortMultipartUpload(key, u.uploadId);
+      }
+    });
     try {
-      await upload.done();
+      await done;
+      undo?.dismiss();
       return { bytes: sent, confirmedBy: 'reply' };
     } catch (e) {
       if (fedAll && body.readableEnded && (await this.headBytes(key).catch(() => undefined)) === sent) {
+        undo?.dismiss();
         return { bytes: sent, confirmedBy: 'head' };
       }
       source.destroy();
       body.destroy();
-      await upload.abort().catch(() => undefined);
+      if (undo) await undo.run().catch(() => undefined);
+      else await upload.abort().catch(() => undefined);
       throw this.translate(e, key);
     }
   }

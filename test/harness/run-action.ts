@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,6 +44,55 @@ export function parseOutputFile(text: string): Record<string, string> {
   return out;
 }
 
+/** A bundle or CLI run in progress: its process, the output so far, and its end. */
+export interface Started<T> {
+  child: ChildProcess;
+  /** stdout and stderr so far. */
+  output(): string;
+  /** Resolves when `re` appears in the output; rejects when the process exits first or after `timeoutMs`. */
+  waitFor(re: RegExp, timeoutMs?: number): Promise<void>;
+  done: Promise<T>;
+}
+
+function watchOutput(child: ChildProcess): Pick<Started<unknown>, 'output' | 'waitFor'> & { exited: Promise<number> } {
+  let text = '';
+  const waiters: { re: RegExp; resolve: () => void }[] = [];
+  const onData = (d: Buffer) => {
+    text += d.toString();
+    for (const w of [...waiters]) if (w.re.test(text)) w.resolve();
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
+  return {
+    exited,
+    output: () => text,
+    waitFor: (re, timeoutMs = 60000) =>
+      new Promise<void>((resolve, reject) => {
+        if (re.test(text)) return resolve();
+        const timer = setTimeout(
+          () => reject(new Error(`${re} did not appear in ${timeoutMs} ms:\n${text}`)),
+          timeoutMs,
+        );
+        const w = {
+          re,
+          resolve: () => {
+            clearTimeout(timer);
+            waiters.splice(waiters.indexOf(w), 1);
+            resolve();
+          },
+        };
+        waiters.push(w);
+        void exited.then(() => {
+          if (!waiters.includes(w)) return;
+          clearTimeout(timer);
+          waiters.splice(waiters.indexOf(w), 1);
+          reject(new Error(`the process exited before ${re} appeared:\n${text}`));
+        });
+      }),
+  };
+}
+
 /**
  * Runs `node dist/<name>/index.js` as the runner does: action.yml defaults applied, INPUT_<NAME> with hyphens
  * kept, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files, a GITHUB_* context.
@@ -53,6 +102,15 @@ export async function runBundle(
   inputs: Record<string, string>,
   env: Record<string, string | undefined> = {},
 ): Promise<ActionRun> {
+  return startBundle(name, inputs, env).done;
+}
+
+/** Starts a bundle as `runBundle` does, for tests that act while it runs (cancel it, watch its children). */
+export function startBundle(
+  name: string,
+  inputs: Record<string, string>,
+  env: Record<string, string | undefined> = {},
+): Started<ActionRun> {
   const yml = parse(readFileSync(path.join(repoRoot, 'actions', name, 'action.yml'), 'utf8')) as ActionYml;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'action-run-'));
   const outputFile = path.join(dir, 'output');
@@ -87,12 +145,25 @@ export async function runBundle(
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let logs = '';
-  child.stdout.on('data', (d: Buffer) => (logs += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (logs += d.toString()));
-  const exitCode = await new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
+  const watch = watchOutput(child);
+  return {
+    child,
+    output: watch.output,
+    waitFor: watch.waitFor,
+    done: finishBundle(watch, outputFile, summaryFile, dir),
+  };
+}
+
+async function finishBundle(
+  watch: ReturnType<typeof watchOutput>,
+  outputFile: string,
+  summaryFile: string,
+  dir: string,
+): Promise<ActionRun> {
+  const exitCode = await watch.exited;
   // The runner consumes ::add-mask:: commands and never shows them; what is left is what people would read.
-  logs = logs
+  const logs = watch
+    .output()
     .split('\n')
     .filter((l) => !l.startsWith('::add-mask::'))
     .join('\n');
@@ -118,6 +189,15 @@ export async function runCli(
   env: Record<string, string | undefined> = {},
   stdin?: string,
 ): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  return startCli(args, env, stdin).done;
+}
+
+/** Starts the CLI bundle as `runCli` does, for tests that act while it runs. */
+export function startCli(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  stdin?: string,
+): Started<{ exitCode: number; stdout: string; stderr: string }> {
   const childEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined) childEnv[k] = v;
   delete childEnv.NODE_OPTIONS;
@@ -131,9 +211,12 @@ export async function runCli(
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   child.stdin.end(stdin ?? '');
-  const exitCode = await new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
-  collectedLogs.push(stdout, stderr);
-  return { exitCode, stdout, stderr };
+  const watch = watchOutput(child);
+  const done = watch.exited.then((exitCode) => {
+    collectedLogs.push(stdout, stderr);
+    return { exitCode, stdout, stderr };
+  });
+  return { child, output: watch.output, waitFor: watch.waitFor, done };
 }
 
 /** Fails when any collected log holds one of the secrets (raw or URL-encoded). */
