@@ -2,6 +2,7 @@
  * Before a restore: the extensions and roles the archive needs, checked against the target server, and the
  * missing roles created as NOLOGIN roles without a password (and dropped again after a verification).
  */
+import type { Cancellation } from '../lib/cancel.js';
 import { readFileSync } from 'node:fs';
 import type pg from 'pg';
 import { UserError } from '../lib/errors.js';
@@ -21,11 +22,16 @@ export interface ArchiveNeeds {
 }
 
 /** Reads the archive's TOC and the schema SQL pg_restore would run with `restoreFlags`. */
-export async function archiveNeeds(tool: PgTool, file: string, restoreFlags: string[]): Promise<ArchiveNeeds> {
-  const toc = await run(tool.path, ['-l', file]);
+export async function archiveNeeds(
+  tool: PgTool,
+  file: string,
+  restoreFlags: string[],
+  cancel?: Cancellation,
+): Promise<ArchiveNeeds> {
+  const toc = await run(tool.path, ['-l', file], {}, cancel);
   if (toc.code !== 0)
     throw new UserError(`pg_restore cannot read the archive's table of contents: ${toc.stderr.trim()}`);
-  const sql = await run(tool.path, ['--schema-only', ...restoreFlags, '-f', '-', file]);
+  const sql = await run(tool.path, ['--schema-only', ...restoreFlags, '-f', '-', file], {}, cancel);
   if (sql.code !== 0) throw new UserError(`pg_restore cannot read the archive's schema: ${sql.stderr.trim()}`);
   return { extensions: extensionsInToc(toc.stdout), roles: referencedRoles(sql.stdout) };
 }
@@ -130,8 +136,10 @@ export async function prepareTarget(p: {
   comment: string;
   created: string[];
   log: Logger;
+  /** Stops the pg_restore it runs to read the archive. */
+  cancel?: Cancellation;
 }): Promise<void> {
-  const needs = await archiveNeeds(p.tool, p.file, p.restoreFlags);
+  const needs = await archiveNeeds(p.tool, p.file, p.restoreFlags, p.cancel);
   await checkExtensions(p.admin, needs.extensions);
   const missing = await missingRoles(p.admin, needs.roles);
   if (missing.length === 0) return;

@@ -231,6 +231,7 @@ export async function runVerify(o: VerifyOptions, deps: VerifyDeps): Promise<Ver
       comment: `Created by postgres-backup-actions verify-restore (${o.mode}) for backup ${entry.backupId}`,
       created: result.rolesCreated,
       log,
+      cancel,
     });
     // Where the restore goes (a scratch database for verify and recover): created only now, after the checks above.
     dest = await prepareDestination(

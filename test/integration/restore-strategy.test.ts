@@ -24,6 +24,8 @@ let source: string;
 let backupDigests: Record<string, string>;
 let oldDigests: Record<string, string>;
 const work = tempDir();
+// checks-sql must be a file inside the workspace (the runner's checkout).
+process.env.GITHUB_WORKSPACE = work;
 const OWNER_PASSWORD = 'owner-pw-1';
 
 const s3Inputs = () => ({ 's3-bucket': bucket, 's3-endpoint': s3.endpoint, 's3-force-path-style': 'true' });
