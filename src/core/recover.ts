@@ -28,6 +28,7 @@ import {
 } from '../lib/row-diff.js';
 import type { ObjectStore } from '../lib/s3.js';
 import type { QualifiedName } from '../lib/toc.js';
+import type { Cancellation } from '../lib/cancel.js';
 import { runVerify, type VerifyOptions, type VerifyResult } from './verify.js';
 
 export type OnConflict = 'skip' | 'update' | 'side-by-side';
@@ -103,7 +104,7 @@ interface LiveTable {
 
 export async function runRecover(
   o: RecoverOptions,
-  deps: { store: ObjectStore; log: Logger; now?: () => Date },
+  deps: { store: ObjectStore; log: Logger; now?: () => Date; cancel?: Cancellation },
 ): Promise<RecoverResult> {
   const { log } = deps;
   const now = deps.now ?? (() => new Date());
@@ -120,6 +121,11 @@ export async function runRecover(
 
   // Everything that can be refused is refused before the backup is downloaded.
   const live = await connectPg(target, 'target-url');
+  // A cancel closes the live connection: the server rolls back an unfinished recovery transaction.
+  const liveUndo = deps.cancel?.onCancel(
+    `closed the connection to "${target.database}" (an unfinished recovery is rolled back)`,
+    () => live.end(),
+  );
   let result: RecoverResult | undefined;
   try {
     const liveTables = new Map<string, LiveTable | undefined>();
@@ -164,6 +170,7 @@ export async function runRecover(
     result.backupId = verify.backupId;
     result.verify = verify;
   } finally {
+    liveUndo?.dismiss();
     await live.end().catch(() => undefined);
   }
 
