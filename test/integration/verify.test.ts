@@ -238,17 +238,24 @@ describe('verify-restore: restore mode', () => {
     expect(await counts(target)).toEqual({});
   });
 
-  test('refuses a target that has tables unless clean: true', async () => {
+  test('in place, refuses a target that has tables unless clean: true', async () => {
     const target = await pg.createDatabase('busy');
     await pg.query('CREATE TABLE keep_me (id int); INSERT INTO keep_me VALUES (1)', target);
-    const run = await verify({ mode: 'restore', 'target-url': pg.url(target), confirm: target });
+    const inPlace = { 'restore-strategy': 'in-place' };
+    const run = await verify({ mode: 'restore', 'target-url': pg.url(target), confirm: target, ...inPlace });
     expect(run.exitCode).toBe(1);
     expect(run.errors.join('\n')).toMatch(
       /Input `clean`: database ".*" already has 1 of the tables to restore \(public.keep_me\)/,
     );
     expect(await counts(target)).toEqual({ 'public.keep_me': 1 });
 
-    const cleaned = await verify({ mode: 'restore', 'target-url': pg.url(target), confirm: target, clean: 'true' });
+    const cleaned = await verify({
+      mode: 'restore',
+      'target-url': pg.url(target),
+      confirm: target,
+      clean: 'true',
+      ...inPlace,
+    });
     expect(cleaned.errors).toEqual([]);
     expect(await counts(target)).toEqual({ ...(await counts(source)), 'public.keep_me': 1 });
   });
