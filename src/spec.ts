@@ -73,7 +73,7 @@ const PGDUMP_TO_S3: ActionSpec = {
   inputs: {
     'database-url': {
       description:
-        'Source database, `postgres://user:password@host:port/db?sslmode=require`. Masked; the password reaches pg_dump through the environment, never argv.',
+        'Source database, `postgres://user:password@host:port/db?sslmode=require`, read as libpq reads it (sslmode, sslrootcert, sslcert, sslkey; see "Connecting over TLS"). Masked; the password reaches pg_dump through the environment, never argv.',
       required: true,
       secret: true,
     },
@@ -164,7 +164,7 @@ const VERIFY_RESTORE: ActionSpec = {
     'backup-id': { description: 'The backup to use; `latest` is the newest complete backup.', default: 'latest' },
     'target-url': {
       description:
-        'Postgres server to restore on, `postgres://user:password@host:5432/db`. Verify mode creates (and drops) a scratch database there; restore mode restores into this database. Masked.',
+        'Postgres server to restore on, `postgres://user:password@host:5432/db`, TLS parameters as libpq reads them. Verify mode creates (and drops) a scratch database there; restore mode restores into this database. Masked.',
       required: true,
       secret: true,
     },

@@ -113,6 +113,21 @@ export async function lastVerification(
   return key ? ((await store.getJson(key)) as VerificationRecord) : undefined;
 }
 
+/**
+ * Reads manifests newest first until one whose artifacts match the listing, marking the ones before it broken
+ * (a dump cut short or replaced), so that neither `latest` nor retention's "newest complete" floor lands on a backup
+ * that cannot be restored. Usually one read.
+ */
+export async function markBrokenNewest(store: ObjectStore, entries: BackupEntry[]): Promise<void> {
+  for (const e of [...entries].reverse()) {
+    if (!e.complete) continue;
+    const problem = artifactProblem(e, await readManifest(store, e));
+    if (!problem) return;
+    e.complete = false;
+    e.broken = problem;
+  }
+}
+
 /** The newest backup whose newest verification passed, reading newest first (usually one read). */
 export async function newestVerified(store: ObjectStore, entries: BackupEntry[]): Promise<BackupEntry | undefined> {
   for (const e of [...entries].reverse()) {

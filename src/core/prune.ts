@@ -4,7 +4,7 @@ import { databasePrefix } from '../lib/keys.js';
 import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
 import type { Branch, NeonApi } from '../lib/neon.js';
 import { classifyS3, type ObjectStore } from '../lib/s3.js';
-import { listBackups, newestVerified, readManifest, type BackupEntry } from './catalog.js';
+import { listBackups, markBrokenNewest, newestVerified, readManifest, type BackupEntry } from './catalog.js';
 import { deleteBackups } from './deletion.js';
 import { planRetention, type RetentionPolicy } from './retention.js';
 
@@ -105,6 +105,7 @@ export async function pruneS3(
   let uploads: { key: string; uploadId: string; initiated: Date }[];
   try {
     entries = await listBackups(store, o.prefix, o.database);
+    await markBrokenNewest(store, entries);
     uploads = await store.listMultipartUploads(dbPrefix);
   } catch (e) {
     const message = `Listing ${where} failed, so nothing was deleted: ${errorMessage(e)}`;

@@ -24,6 +24,7 @@ import { indexOwners, parseToc, selectTables, type QualifiedName } from '../lib/
 import {
   artifactProblem,
   listBackups,
+  markBrokenNewest,
   readManifest,
   resolveBackup,
   type BackupEntry,
@@ -127,6 +128,7 @@ export async function runVerify(o: VerifyOptions, deps: VerifyDeps): Promise<Ver
   const startedAt = now();
   const where = `s3://${store.bucket}/${databasePrefix(o.prefix, o.database)}`;
   const entries = await listBackups(store, o.prefix, o.database);
+  await markBrokenNewest(store, entries);
   const newest = entries.filter((e) => e.complete).at(-1);
   if (o.maxAgeSeconds !== undefined && newest) {
     const age = (startedAt.getTime() - newest.time.getTime()) / 1000;

@@ -1,17 +1,34 @@
 import pg from 'pg';
 import { UserError } from './errors.js';
+import { declinedConnection, tlsFailure } from './pg-tls.js';
 import { CONNECT_TIMEOUT_MS, pgClientConfig, type PgTarget } from './pg-url.js';
 
 /** Connects with node-postgres; connection mistakes become UserErrors that name the input and what to check. */
 export async function connectPg(t: PgTarget, input: string, database = t.database): Promise<pg.Client> {
-  const client = new pg.Client(pgClientConfig(t, database));
+  try {
+    return await connectOnce(t, database, t.tls.ssl);
+  } catch (e) {
+    // libpq's prefer (TLS, else plain) and allow (plain, else TLS).
+    if (t.tls.fallback !== undefined && declinedConnection(e)) {
+      try {
+        return await connectOnce(t, database, t.tls.fallback);
+      } catch (e2) {
+        throw pgConnectError(e2, t, input, database);
+      }
+    }
+    throw pgConnectError(e, t, input, database);
+  }
+}
+
+async function connectOnce(t: PgTarget, database: string, ssl: PgTarget['tls']['ssl']): Promise<pg.Client> {
+  const client = new pg.Client(pgClientConfig(t, database, ssl));
   // A server that goes away mid-session emits 'error' on the client; the failing query reports it.
   client.on('error', () => undefined);
   try {
     await client.connect();
   } catch (e) {
     await client.end().catch(() => undefined);
-    throw pgConnectError(e, t, input, database);
+    throw e;
   }
   return client;
 }
@@ -19,6 +36,8 @@ export async function connectPg(t: PgTarget, input: string, database = t.databas
 export function pgConnectError(e: unknown, t: PgTarget, input: string, database: string): Error {
   const err = e as { code?: string; message?: string };
   const where = `${t.user}@${t.host}:${t.port}/${database}`;
+  const tls = tlsFailure(e, `${t.host}:${t.port}`, input);
+  if (tls) return new UserError(tls, { cause: e });
   switch (err.code) {
     case '28P01':
     case '28000':
@@ -45,12 +64,6 @@ export function pgConnectError(e: unknown, t: PgTarget, input: string, database:
       `Connecting to ${t.host}:${t.port} timed out (ETIMEDOUT, no answer to the connection request): check the host and port in \`${input}\` and that the server accepts connections from this runner.`,
       { cause: e },
     );
-  if (/SSL|ssl/.test(err.message ?? '')) {
-    return new UserError(
-      `TLS negotiation with ${t.host}:${t.port} failed (${err.message}): check \`sslmode\` in \`${input}\`.`,
-      { cause: e },
-    );
-  }
   if (/timeout/i.test(err.message ?? '')) {
     return new UserError(
       `Connecting to ${t.host}:${t.port} timed out after ${CONNECT_TIMEOUT_MS / 1000} s (the host took the connection but no PostgreSQL server answered): check the host and port in \`${input}\` and the firewall.`,

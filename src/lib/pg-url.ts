@@ -1,6 +1,7 @@
 import type { ClientConfig } from 'pg';
 import { inputError } from './errors.js';
 import type { Logger } from './log.js';
+import { pgTls, type PgTls } from './pg-tls.js';
 
 /** A parsed Postgres connection URL. The password is kept apart so that it never lands in argv or a log line. */
 export interface PgTarget {
@@ -11,9 +12,9 @@ export interface PgTarget {
   password: string;
   /** libpq query parameters (sslmode, sslrootcert, options, ...), passed to child processes as a URL. */
   params: URLSearchParams;
+  /** How the Node client does TLS, with libpq's meaning of the same parameters (see pg-tls.ts). */
+  tls: PgTls;
 }
-
-const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
 
 /** Parses and masks a postgres:// URL. Masks the whole URL and the password (raw and decoded) before anything else. */
 export function parsePgUrl(input: string, value: string, log: Logger): PgTarget {
@@ -54,10 +55,7 @@ export function parsePgUrl(input: string, value: string, log: Logger): PgTarget 
   const port = url.port ? Number(url.port) : 5432;
   if (port === 0) throw inputError(input, 'has port 0', "Use the server's port, e.g. `5432`.");
   const params = new URLSearchParams(url.search);
-  const sslmode = params.get('sslmode');
-  if (sslmode && !SSL_MODES.includes(sslmode)) {
-    throw inputError(input, `has sslmode=${sslmode}`, `Use one of: ${SSL_MODES.join(', ')}.`);
-  }
+  const tls = pgTls(input, value, params);
   return {
     host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
     port,
@@ -65,6 +63,7 @@ export function parsePgUrl(input: string, value: string, log: Logger): PgTarget 
     user: safeDecode(url.username) || 'postgres',
     password: safeDecode(url.password),
     params,
+    tls,
   };
 }
 
@@ -93,13 +92,8 @@ export function libpqEnv(t: PgTarget): NodeJS.ProcessEnv {
 /** How long a connection may take before it is given up (a host that accepts TCP but never answers). */
 export const CONNECT_TIMEOUT_MS = 30_000;
 
-/** node-postgres configuration honouring sslmode the way libpq does for the modes it can express. */
-export function pgClientConfig(t: PgTarget, database = t.database): ClientConfig {
-  const sslmode = t.params.get('sslmode') ?? 'prefer';
-  let ssl: ClientConfig['ssl'];
-  if (sslmode === 'require') ssl = { rejectUnauthorized: false };
-  else if (sslmode === 'verify-ca' || sslmode === 'verify-full') ssl = { rejectUnauthorized: true };
-  else ssl = false;
+/** node-postgres configuration; `ssl` is the first attempt's TLS setting unless given (see `connectPg`). */
+export function pgClientConfig(t: PgTarget, database = t.database, ssl = t.tls.ssl): ClientConfig {
   return {
     host: t.host,
     port: t.port,

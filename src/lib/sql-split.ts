@@ -32,9 +32,12 @@ export function splitSql(sql: string): string[] {
       }
     } else if (c === "'" || c === '"') {
       hasCode = true;
+      // E'...' (escape string constant): a backslash escapes the next character, the quote included.
+      const escapes = c === "'" && /[eE]/.test(sql[i - 1] ?? '') && !/[A-Za-z0-9_$]/.test(sql[i - 2] ?? '');
       i++;
       while (i < sql.length) {
-        if (sql[i] === c && sql[i + 1] === c) i += 2;
+        if (escapes && sql[i] === '\\') i += 2;
+        else if (sql[i] === c && sql[i + 1] === c) i += 2;
         else if (sql[i] === c) break;
         else i++;
       }

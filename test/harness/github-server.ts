@@ -36,6 +36,10 @@ export class GitHubTestServer {
   labels = new Set<string>(['bug']);
   jobs: { name: string; conclusion: string; steps: { name: string; conclusion: string }[] }[] = [];
   forbidden: RegExp[] = [];
+  /** Answers injected before routing: `times` requests matching `match` ("METHOD /path") get `status`. */
+  faults: { match: RegExp; status: number; times: number; headers?: Record<string, string> }[] = [];
+  /** Every API request, as "METHOD /path", in order. */
+  readonly requests: string[] = [];
   /** On the next issue creation, another run creates its issue (with the same body) just before ours. */
   raceOnCreate = false;
   slack: unknown[] = [];
@@ -163,6 +167,20 @@ export class GitHubTestServer {
     }
     if (req.headers.authorization !== `token ${this.token}` && req.headers.authorization !== `Bearer ${this.token}`) {
       return send(401, 'error', { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' });
+    }
+    this.requests.push(`${method} ${path}`);
+    const fault = this.faults.find((f) => f.times > 0 && f.match.test(`${method} ${path}`));
+    if (fault) {
+      fault.times--;
+      return send(
+        fault.status,
+        'error',
+        {
+          message: fault.status === 403 ? 'You have exceeded a secondary rate limit.' : 'Server Error',
+          documentation_url: 'https://docs.github.com/rest',
+        },
+        fault.headers,
+      );
     }
     if (this.forbidden.some((re) => re.test(`${method} ${path}`))) {
       return send(403, 'error', {

