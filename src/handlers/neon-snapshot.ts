@@ -74,7 +74,7 @@ function readPointInTime(inputs: InputReader): PointInTime {
 
 export async function neonSnapshotAction(inputs: InputReader, io: RunIO): Promise<void> {
   const mode = inputs.oneOf('mode', ['snapshot', 'restore'] as const);
-  const { neon, projectId } = readNeon(inputs, io, inputs.durationSeconds('timeout') ?? 600);
+  const { neon, projectId } = readNeon(inputs, io, inputs.seconds('timeout'));
   const pit = readPointInTime(inputs);
   if (mode === 'restore') {
     const branch = inputs.required('branch');

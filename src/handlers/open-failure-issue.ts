@@ -1,3 +1,4 @@
+import { context as run } from '@actions/github';
 import { inputError } from '../lib/errors.js';
 import { GitHubApi } from '../lib/github.js';
 import type { InputReader } from '../lib/inputs.js';
@@ -14,8 +15,10 @@ export async function openFailureIssue(inputs: InputReader, io: RunIO): Promise<
       'Pass `${{ github.token }}` (the default in a workflow) or set GITHUB_TOKEN.',
     );
   io.log.secret(token);
+  // `run`: the workflow run this step belongs to, read the toolkit's way (GITHUB_REPOSITORY, GITHUB_RUN_ID, ...).
   const status = inputs.oneOf('status', ['success', 'failure', 'cancelled', 'skipped'] as const);
-  const repository = inputs.optional('repository') ?? process.env.GITHUB_REPOSITORY ?? '';
+  const repository =
+    inputs.optional('repository') ?? (process.env.GITHUB_REPOSITORY ? `${run.repo.owner}/${run.repo.repo}` : '');
   const [owner, repo, extra] = repository.split('/');
   if (!owner || !repo || extra !== undefined)
     throw inputError(
@@ -24,7 +27,7 @@ export async function openFailureIssue(inputs: InputReader, io: RunIO): Promise<
       'Set `repository` (e.g. `acme/app`), or run inside GitHub Actions.',
     );
   const database = inputs.optional('database');
-  const workflow = process.env.GITHUB_WORKFLOW ?? 'backup';
+  const workflow = run.workflow || 'backup';
   const key = inputs.optional('key') ?? (database ? `${workflow} / ${database}` : workflow);
   let details: Record<string, unknown> | undefined;
   const detailsText = inputs.optional('details');
@@ -48,8 +51,7 @@ export async function openFailureIssue(inputs: InputReader, io: RunIO): Promise<
   const slackUrl = inputs.optional('slack-webhook-url');
   if (slackUrl && !/^https?:\/\//.test(slackUrl))
     throw inputError('slack-webhook-url', 'is not an http(s) URL', 'Paste the incoming-webhook URL from Slack.');
-  const server = process.env.GITHUB_SERVER_URL ?? 'https://github.com';
-  const runId = Number(process.env.GITHUB_RUN_ID ?? 0);
+  const runId = Number.isNaN(run.runId) ? 0 : run.runId;
   const result = await reportStatus(
     {
       status: status === 'skipped' ? 'cancelled' : status,
@@ -65,12 +67,12 @@ export async function openFailureIssue(inputs: InputReader, io: RunIO): Promise<
       database,
       run: {
         id: runId,
-        attempt: Number(process.env.GITHUB_RUN_ATTEMPT ?? 1),
-        url: `${server}/${owner}/${repo}/actions/runs/${runId}`,
+        attempt: Number.isNaN(run.runAttempt) ? 1 : run.runAttempt,
+        url: `${run.serverUrl}/${owner}/${repo}/actions/runs/${runId}`,
         workflow,
       },
     },
-    { gh: new GitHubApi(token, owner, repo), log: io.log },
+    { gh: new GitHubApi(token, owner, repo, run.apiUrl), log: io.log },
   );
   io.setOutput('action', result.action);
   io.setOutput('issue-number', result.issue?.number ?? '');

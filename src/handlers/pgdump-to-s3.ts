@@ -92,7 +92,7 @@ export function readBackupInputs(
     ageRecipients: parseRecipients('age-recipients', inputs.list('age-recipients')),
     excludeTableData: inputs.list('exclude-table-data'),
     schemas: inputs.list('schemas'),
-    lockWaitTimeoutSeconds: inputs.durationSeconds('lock-wait-timeout') ?? 30,
+    lockWaitTimeoutSeconds: inputs.seconds('lock-wait-timeout'),
     pgDumpPath: inputs.optional('pg-dump-path'),
     storageClass,
     sse: sseMode === 'none' ? undefined : { mode: sseMode, kmsKeyId },

@@ -55,7 +55,7 @@ function readSettings(inputs: InputReader): PruneSettings {
     policy: readPolicy(inputs),
     timeZone: readTimeZone(inputs),
     kind: inputs.optional('kind'),
-    incompleteGraceSeconds: inputs.durationSeconds('incomplete-grace') ?? 86400,
+    incompleteGraceSeconds: inputs.seconds('incomplete-grace'),
     dryRun: inputs.bool('dry-run'),
     planFile: path.join(dir, `retention-plan-${Date.now()}.json`),
   };

@@ -103,7 +103,7 @@ export function readVerifyInputs(
     strategy,
     newDatabase,
     keepFailed: inputs.bool('keep-failed'),
-    staleGraceSeconds: inputs.durationSeconds('stale-grace') ?? 6 * 3600,
+    staleGraceSeconds: inputs.seconds('stale-grace'),
   };
   return { options, store: ObjectStore.fromOptions(s3), selection };
 }

@@ -47,7 +47,7 @@ export class GitHubApi {
     token: string,
     readonly owner: string,
     readonly repo: string,
-    baseUrl = process.env.GITHUB_API_URL ?? 'https://api.github.com',
+    baseUrl: string,
     private readonly retryBaseMs = 1000,
   ) {
     this.octokit = getOctokit(token, { baseUrl });

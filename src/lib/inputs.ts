@@ -82,6 +82,14 @@ export class InputReader {
     return value === '' ? undefined : parseDurationSeconds(name, value);
   }
 
+  /** A duration input whose default lives in the spec (the one source of defaults): never undefined. */
+  seconds(name: string): number {
+    const value = this.durationSeconds(name);
+    // Only a spec without a default for this input gets here: a bug of ours, not a user mistake.
+    if (value === undefined) throw new Error(`spec.ts: input ${name} needs a default to be read with seconds()`);
+    return value;
+  }
+
   /**
    * A value that becomes part of object keys: one segment (`database`), or with `path` a `/`-separated prefix
    * (`s3-prefix`, outer slashes dropped, may be empty). Refused by the one key validator, `keyProblem`.

@@ -162,3 +162,20 @@ describe('forEach', () => {
     expect(seen).toEqual(['a']);
   });
 });
+
+describe('defaults come from the spec alone', () => {
+  const read = (action: string, values: Record<string, string>) =>
+    new InputReader(actionSpec(action), (n) => values[n] ?? '', new MemoryLogger());
+  test.each<[string, string, number]>([
+    ['pgdump-to-s3', 'lock-wait-timeout', 30],
+    ['verify-restore', 'stale-grace', 6 * 3600],
+    ['prune-retention', 'incomplete-grace', 24 * 3600],
+    ['neon-snapshot', 'timeout', 600],
+  ])('%s %s: empty means the spec default', (action, input, seconds) => {
+    expect(read(action, {}).seconds(input)).toBe(seconds);
+    expect(read(action, { [input]: '90s' }).seconds(input)).toBe(90);
+  });
+  test('an input without a spec default cannot be read with seconds() (a bug, not a user error)', () => {
+    expect(() => read('verify-restore', {}).seconds('max-age')).toThrow(/spec\.ts: input max-age needs a default/);
+  });
+});
