@@ -164,8 +164,7 @@ const VERIFY_RESTORE: ActionSpec = {
     'backup-id': { description: 'The backup to use; `latest` is the newest complete backup.', default: 'latest' },
     'target-url': {
       description:
-        'Postgres server to restore on, `postgres://user:password@host:5432/db`, TLS parameters as libpq reads them. Verify mode creates (and drops) a scratch database there; restore mode restores into this database. Masked.',
-      required: true,
+        'Postgres server to restore on, `postgres://user:password@host:5432/db`, TLS parameters as libpq reads them. Verify mode creates (and drops) a scratch database there; restore mode restores into this database. Required unless `source: neon`. Masked.',
       secret: true,
     },
     'age-identity': {
@@ -234,6 +233,31 @@ const VERIFY_RESTORE: ActionSpec = {
         "Path to pg_restore; it must be at least as new as the pg_dump that wrote the backup (any server at least as new as the backup's source works). Empty: the newest installed pg_restore.",
     },
     ...HEARTBEAT_INPUT,
+    source: {
+      description:
+        "`s3`: restore the S3 backup and check it. `neon`: check Neon's point-in-time history instead: a short-lived branch (TTL 1 h) at the backup's point (its manifest's `snapshotLsn`; `timestamp` / `lsn` override it), every table's exact row count against the backup's manifest, `checks-sql`, RTO until the first answered query; the branch is deleted after, and a verification record with `source: neon` is written beside the backup. Needs `neon-api-key` and `neon-project-id`.",
+      default: 's3',
+    },
+    'neon-api-key': { description: 'Source `neon`: Neon API key. Masked.', secret: true },
+    'neon-project-id': { description: 'Source `neon`: the Neon project, e.g. `late-frost-12345`.' },
+    'neon-api-host': { description: 'Source `neon`: Neon API base URL.', default: 'https://console.neon.tech/api/v2' },
+    branch: {
+      description: 'Source `neon`: the branch the backups are taken of (name or id). Empty: the default branch.',
+    },
+    timestamp: {
+      description:
+        "Source `neon`: branch at this time (RFC 3339) instead of the backup's point; the backup's manifest is still the expected counts. Not with `lsn`.",
+    },
+    lsn: {
+      description:
+        "Source `neon`: branch at this LSN (e.g. `0/1F2A3B8`) instead of the backup's point. Not with `timestamp`.",
+    },
+    'neon-database': { description: "Source `neon`: the database on the branch. Empty: the backup's source database." },
+    'neon-role': { description: 'Source `neon`: the role to connect as.', default: 'neondb_owner' },
+    timeout: {
+      description: 'Source `neon`: how long to wait for Neon operations, retries and the endpoint, e.g. `10m`.',
+      default: '10m',
+    },
     'create-roles': {
       description:
         "Restore mode: `missing` creates the roles the backup refers to (RLS policies) that the target lacks, as NOLOGIN roles without password (BYPASSRLS/NOINHERIT as in the backup's globals), and lists them in the summary; `none` fails before restoring, naming them. Verify mode always creates them and drops them after the scratch database.",

@@ -13,6 +13,7 @@ import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
 import { findPgTool, serverMajor } from '../lib/pgtools.js';
 import { Cancellation } from '../lib/cancel.js';
 import { ChildWatch, spawnChild } from '../lib/process.js';
+import { currentWalLsn, snapshotLsnFields } from '../lib/wal-lsn.js';
 import type { ObjectStore, UploadOptions } from '../lib/s3.js';
 import { TOOL } from '../version.js';
 import { RECOVERY_NAME, recoveryMarkdown } from './recovery.js';
@@ -108,9 +109,11 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
 
     await checkSchemaPatterns(client, o);
     // The snapshot pg_dump dumps: rows are counted in the same one, so the manifest's counts are exact.
+    const lsnBefore = await currentWalLsn(client);
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
     const snapshot = (await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
     const snapshotAt = now();
+    const snapshotLsn = lsnBefore ? snapshotLsnFields(lsnBefore, (await currentWalLsn(client))!) : {};
     const tables = await listTables(client, o);
     const dbBytes = Number(
       (await client.query<{ n: string }>('SELECT pg_database_size(current_database()) AS n')).rows[0]!.n,
@@ -227,6 +230,7 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
       kind: o.kind,
       startedAt: started.toISOString(),
       snapshotAt: snapshotAt.toISOString(),
+      ...snapshotLsn,
       completedAt: completed.toISOString(),
       source: {
         host: o.source.host,

@@ -37,7 +37,30 @@ export interface VerificationRecord {
   rolesCreated?: string[];
   versions: { server?: string; pgRestore?: string };
   github: Manifest['github'];
+  /** Where the data compared with the manifest came from: a restore of the S3 dump (absent in older records), or a Neon branch at the backup's point in time (src/core/neon-verify.ts). */
+  source?: 's3' | 'neon';
+  neon?: NeonVerificationFacts;
 }
+
+export interface NeonVerificationFacts {
+  projectId: string;
+  branchId?: string;
+  branchName: string;
+  /** The point the branch was created at, as asked. */
+  lsn?: string;
+  timestamp?: string;
+  /** Where the point came from: the backup's `snapshotLsn`, its `snapshotAt`, or the user's `lsn` / `timestamp`. */
+  pointFrom: 'snapshotLsn' | 'snapshotAt' | 'input';
+  /** True when the point is not exactly the dump's snapshot: differences are reported, not failed. */
+  approximate: boolean;
+  /** False when the branch could not be deleted (it still expires at `expiresAt`). */
+  branchDeleted: boolean;
+  expiresAt: string;
+  differences?: { table: string; expected: number | null; actual: number | null }[];
+}
+
+/** Neon verification records are named `verifications/<time>-neon-<random>.json`; S3 ones have no `-neon-`. */
+export const isNeonVerificationKey = (key: string): boolean => /\/verifications\/[^/]*-neon-[^/]*\.json$/.test(key);
 
 /**
  * Lists every backup of one database, oldest first. Keys that are not `<prefix>/<database>/<backup-id>/...` are
@@ -105,11 +128,13 @@ export async function readManifest(store: ObjectStore, entry: BackupEntry): Prom
   return raw as Manifest;
 }
 
+/** The newest verification record of a backup: of its S3 restores (the default), or of its Neon point-in-time checks. */
 export async function lastVerification(
   store: ObjectStore,
   entry: BackupEntry,
+  source: 's3' | 'neon' = 's3',
 ): Promise<VerificationRecord | undefined> {
-  const key = entry.verificationKeys[entry.verificationKeys.length - 1];
+  const key = entry.verificationKeys.filter((k) => isNeonVerificationKey(k) === (source === 'neon')).at(-1);
   return key ? ((await store.getJson(key)) as VerificationRecord) : undefined;
 }
 
@@ -131,7 +156,7 @@ export async function markBrokenNewest(store: ObjectStore, entries: BackupEntry[
 /** The newest backup whose newest verification passed, reading newest first (usually one read). */
 export async function newestVerified(store: ObjectStore, entries: BackupEntry[]): Promise<BackupEntry | undefined> {
   for (const e of [...entries].reverse()) {
-    if (!e.complete || e.verificationKeys.length === 0) continue;
+    if (!e.complete || !e.verificationKeys.some((k) => !isNeonVerificationKey(k))) continue;
     if ((await lastVerification(store, e))?.status === 'passed') return e;
   }
   return undefined;

@@ -92,7 +92,7 @@ export async function gatherFacts(
       backupId: r.backupId,
       verifiedAt: new Date(r.verifiedAt),
       status: r.status,
-      mode: r.mode,
+      mode: r.source === 'neon' ? 'neon-pitr' : r.mode,
       rtoSeconds: r.rtoSeconds,
       rpoSeconds: r.rpoSeconds,
       failures: r.failures ?? [],

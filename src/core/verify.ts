@@ -449,11 +449,12 @@ async function restore(
   return errors;
 }
 
-async function compareCounts(
+/** Every table's exact row count against the manifest (also used on a Neon branch, src/core/neon-verify.ts). */
+export async function compareCounts(
   db: pg.Client,
   manifest: Manifest,
   only: QualifiedName[],
-  result: VerifyResult,
+  result: Pick<VerifyResult, 'mismatches' | 'tablesChecked' | 'rowsChecked' | 'extraTables'>,
 ): Promise<void> {
   const restored = (
     await db.query<{ schema: string; name: string }>(`
@@ -484,7 +485,11 @@ async function compareCounts(
   }
 }
 
-async function runChecks(db: pg.Client, checks: { path: string; text: string }, result: VerifyResult): Promise<void> {
+export async function runChecks(
+  db: pg.Client,
+  checks: { path: string; text: string },
+  result: Pick<VerifyResult, 'checkFailures'>,
+): Promise<void> {
   for (const statement of splitSql(checks.text)) {
     const label = statementLabel(statement);
     try {
@@ -515,6 +520,7 @@ async function writeRecord(
     backupId: entry.backupId,
     status: r.status,
     mode: o.mode === 'restore' ? 'restore' : 'verify',
+    source: 's3',
     verifiedAt: at.toISOString(),
     rtoSeconds: round(r.rtoSeconds),
     rpoSeconds: round(r.rpoSeconds),

@@ -79,7 +79,12 @@ export async function verifyStreams(
 }
 
 /** The `verifications` output: one object per stream verified. */
-export function verificationsOutput(results: { stream: string; r: VerifyResult }[]): string {
+export function verificationsOutput(
+  results: {
+    stream: string;
+    r: Pick<VerifyResult, 'backupId' | 'status' | 'rtoSeconds' | 'rpoSeconds' | 'verificationKey'>;
+  }[],
+): string {
   return JSON.stringify(
     results.map(({ stream, r }) => ({
       database: stream,

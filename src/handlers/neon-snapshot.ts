@@ -2,6 +2,7 @@ import { inputError } from '../lib/errors.js';
 import type { InputReader } from '../lib/inputs.js';
 import { NeonApi } from '../lib/neon.js';
 import type { RunIO } from '../lib/runtime.js';
+import { LSN_PATTERN } from '../lib/wal-lsn.js';
 import {
   MAX_EXPIRY_SECONDS,
   neonRestore,
@@ -12,7 +13,7 @@ import {
 } from '../core/neon-snapshot.js';
 
 const PROJECT_ID = /^[a-z0-9-]{1,60}$/;
-const LSN = /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i;
+const LSN = LSN_PATTERN;
 
 /** The Neon inputs shared by neon-snapshot and prune-retention; `timeoutSeconds` bounds waiting and retrying. */
 export function readNeon(inputs: InputReader, io: RunIO, timeoutSeconds: number): { neon: NeonApi; projectId: string } {
@@ -47,7 +48,7 @@ export function readNeon(inputs: InputReader, io: RunIO, timeoutSeconds: number)
   };
 }
 
-function rfc3339(input: string, value: string | undefined): Date | undefined {
+export function rfc3339(input: string, value: string | undefined): Date | undefined {
   if (!value) return undefined;
   if (
     !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value) ||
@@ -62,7 +63,7 @@ function rfc3339(input: string, value: string | undefined): Date | undefined {
   return new Date(value);
 }
 
-function readPointInTime(inputs: InputReader): PointInTime {
+export function readPointInTime(inputs: InputReader): PointInTime {
   const timestamp = rfc3339('timestamp', inputs.optional('timestamp'));
   const lsn = inputs.optional('lsn');
   if (timestamp && lsn)

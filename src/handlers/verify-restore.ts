@@ -16,6 +16,7 @@ import { RESTORE_STRATEGIES } from '../core/restore-strategy.js';
 import type { DatabaseSelection } from '../core/multi-database.js';
 import { verificationsOutput, verifyStreams } from './databases-verify.js';
 import { readDatabaseSelection } from './multi-database.js';
+import { neonVerifyAction } from './neon-verify.js';
 
 export function readVerifyInputs(
   inputs: InputReader,
@@ -110,6 +111,7 @@ export function readVerifyInputs(
 
 export async function verifyRestore(inputs: InputReader, io: RunIO): Promise<void> {
   try {
+    if (inputs.oneOf('source', ['s3', 'neon'] as const) === 'neon') return await neonVerifyAction(inputs, io);
     const { options, store, selection } = readVerifyInputs(inputs, io);
     if (options.mode === 'recover') {
       if (selection)
@@ -157,6 +159,7 @@ export async function listCommand(inputs: InputReader, io: RunIO): Promise<void>
     const manifest = e.complete ? await readManifest(store, e) : undefined;
     const broken = e.broken ?? (manifest ? artifactProblem(e, manifest) : undefined);
     const v = await lastVerification(store, e);
+    const nv = await lastVerification(store, e, 'neon');
     rows.push({
       backupId: e.backupId,
       startedAt: manifest?.startedAt ?? e.time.toISOString(),
@@ -167,12 +170,14 @@ export async function listCommand(inputs: InputReader, io: RunIO): Promise<void>
       rows: manifest?.totalRows ?? null,
       verified: v ? v.status : null,
       verifiedAt: v?.verifiedAt ?? null,
+      neonVerified: nv ? nv.status : null,
+      neonVerifiedAt: nv?.verifiedAt ?? null,
     });
   }
   io.log.info(`${entries.length} backup(s) under s3://${s3.bucket}/${databasePrefix(s3.prefix, database)}`);
   for (const r of rows) {
     io.log.info(
-      `  ${r.backupId}  ${r.complete ? (r.kind ?? '').padEnd(13) : r.broken ? 'BROKEN       ' : 'INCOMPLETE   '}  ${formatBytes(r.bytes).padStart(10)}  ${r.verified ? `verified: ${r.verified}` : 'not verified'}${r.broken ? `  (${r.broken})` : ''}`,
+      `  ${r.backupId}  ${r.complete ? (r.kind ?? '').padEnd(13) : r.broken ? 'BROKEN       ' : 'INCOMPLETE   '}  ${formatBytes(r.bytes).padStart(10)}  ${r.verified ? `verified: ${r.verified}` : 'not verified'}${r.neonVerified ? `  neon pitr: ${r.neonVerified}` : ''}${r.broken ? `  (${r.broken})` : ''}`,
     );
   }
   io.result?.(rows);

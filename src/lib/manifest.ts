@@ -44,6 +44,14 @@ export interface Manifest {
   startedAt: string;
   /** When the exported snapshot (the data's point in time) was taken; RPO is measured from it. */
   snapshotAt?: string;
+  /**
+   * WAL position of the exported snapshot: pg_current_wal_lsn() just before exporting it (absent on standbys and
+   * in older backups). When the position moved while the snapshot was taken, `snapshotLsnAfter` is the position
+   * just after and `snapshotLsnApproximate` is true: a branch at `snapshotLsn` may differ slightly from the dump.
+   */
+  snapshotLsn?: string;
+  snapshotLsnAfter?: string;
+  snapshotLsnApproximate?: true;
   completedAt: string;
   source: {
     host: string;

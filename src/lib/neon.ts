@@ -95,6 +95,11 @@ export class NeonApi {
         `Cannot reach the Neon API at ${this.o.apiHost} for ${what}: ${e.message}. Check \`neon-api-host\` and the network; re-running is safe.`,
         { cause: e, reply },
       );
+    if (status === 423)
+      return new FaultError(
+        `Neon API: ${what} was refused (423): another operation is still running on the project. Retried until \`timeout\` ran out; re-running is safe (or raise \`timeout\`).`,
+        { cause: e, reply },
+      );
     const body = 'body' in e ? JSON.stringify((e as { body: unknown }).body) : '';
     const message = `Neon API: ${what} failed${status ? ` (${status})` : ''}: ${e.message}${body && body !== '{}' ? ` ${body}` : ''}`;
     if (status !== undefined && (status >= 500 || status === 429))

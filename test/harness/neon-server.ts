@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { lsnValue } from '../../src/lib/wal-lsn.js';
 import type { TestPostgres } from './postgres.js';
 
 /**
@@ -40,6 +41,18 @@ interface BranchState {
   database?: string;
 }
 
+/**
+ * A kept point of a branch's history: a copy of its database as it was at `lsn` / `at`. Branches created at an
+ * LSN or a timestamp start from the newest kept point at or before it (the test keeps points where it needs
+ * history, e.g. right after a backup), so that a branch at a past point really holds the data of that point.
+ */
+export interface HistoryPoint {
+  branchId: string;
+  lsn: string;
+  at: string;
+  database: string;
+}
+
 const PROJECT = 'test-project-123';
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 let seq = 0;
@@ -57,6 +70,7 @@ export class NeonTestServer {
   operationPolls = 0;
   failOperations = false;
   historySeconds = 7 * 86400;
+  readonly history: HistoryPoint[] = [];
   private server?: http.Server;
   url = '';
 
@@ -80,6 +94,37 @@ export class NeonTestServer {
   async stop(): Promise<void> {
     this.server?.closeAllConnections();
     await new Promise((r) => this.server?.close(r));
+  }
+
+  /**
+   * Keeps a copy of a branch's database as the state at `lsn` (default: the server's current WAL position) and
+   * now. The caller makes sure nothing was written between that LSN and this call.
+   */
+  async keepPoint(lsn?: string, branchId = 'br-main-0001'): Promise<HistoryPoint> {
+    const b = this.branches.get(branchId)!;
+    if (!this.pg || !b.database) throw new Error('keepPoint needs a branch backed by a database');
+    const at = lsn ?? (await this.pg.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn;
+    const point: HistoryPoint = {
+      branchId,
+      lsn: at,
+      at: new Date().toISOString(),
+      database: `neon_point_${this.history.length}_${Math.random().toString(36).slice(2, 8)}`,
+    };
+    await this.pg.query(`CREATE DATABASE "${point.database}" TEMPLATE "${b.database}"`);
+    this.history.push(point);
+    return point;
+  }
+
+  /** The database a new branch of `parent` at this point starts from: the newest kept point at or before it. */
+  private databaseAt(parent: BranchState, lsn?: string, timestamp?: string): string | undefined {
+    const points = this.history.filter((p) => p.branchId === parent.id);
+    if (!points.length || (!lsn && !timestamp)) return parent.database;
+    const before = points.filter((p) =>
+      lsn ? lsnValue(p.lsn) <= lsnValue(lsn) : Date.parse(p.at) <= Date.parse(timestamp!),
+    );
+    if (!before.length)
+      throw new Error(`the test server keeps no history of ${parent.name} at or before ${lsn ?? timestamp}`);
+    return before.sort((a, b) => lsnValue(a.lsn) - lsnValue(b.lsn)).at(-1)!.database;
   }
 
   inject(f: Fault): void {
@@ -309,8 +354,14 @@ export class NeonTestServer {
       annotation: body.annotation_value,
     };
     if (this.pg && parent.database) {
+      let from: string | undefined;
+      try {
+        from = this.databaseAt(parent, spec.parent_lsn, spec.parent_timestamp);
+      } catch (e) {
+        return error(400, 'default', (e as Error).message);
+      }
       b.database = `neon_${b.id.replace(/-/g, '_')}`;
-      await this.pg.query(`CREATE DATABASE "${b.database}" TEMPLATE "${parent.database}"`);
+      await this.pg.query(`CREATE DATABASE "${b.database}" TEMPLATE "${from}"`);
     }
     this.branches.set(b.id, b);
     const ops = [this.operation('create_timeline', b.id)];
