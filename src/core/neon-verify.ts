@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
+import { Cancellation } from '../lib/cancel.js';
 import { UserError } from '../lib/errors.js';
 import { compactUtc, databasePrefix, isoSeconds } from '../lib/keys.js';
 import { formatSeconds, type Logger } from '../lib/log.js';
@@ -85,9 +86,10 @@ export function verificationPoint(
  */
 export async function runNeonVerify(
   o: NeonVerifyOptions,
-  deps: { store: ObjectStore; neon: NeonApi; log: Logger; now?: () => Date },
+  deps: { store: ObjectStore; neon: NeonApi; log: Logger; now?: () => Date; cancel?: Cancellation },
 ): Promise<NeonVerifyResult> {
   const { store, neon, log } = deps;
+  const cancel = deps.cancel ?? new Cancellation();
   const now = deps.now ?? (() => new Date());
   const startedAt = now();
   const where = `s3://${store.bucket}/${databasePrefix(o.prefix, o.database)}`;
@@ -147,6 +149,10 @@ export async function runNeonVerify(
 
   const t0 = performance.now();
   let client: pg.Client | undefined;
+  // The branch goes in every case: after the checks, on a failure, and on a cancel of the run.
+  const removeBranch = cancel.onCancel(`deleted the Neon verification branch "${branchName}"`, () =>
+    deleteVerificationBranch(o.projectId, branchName, facts, result, { neon, log }),
+  );
   try {
     const snap = await neonSnapshot(
       {
@@ -159,7 +165,7 @@ export async function runNeonVerify(
         role: o.role,
         ...point,
       },
-      { neon, log, now: startedAt },
+      { neon, log, now: startedAt, cancel },
     );
     facts.branchId = snap.branch.id;
     const target = parsePgUrl('neon connection URI', snap.databaseUrl!, log);
@@ -226,7 +232,7 @@ export async function runNeonVerify(
   } finally {
     if (!result.rtoSeconds) result.rtoSeconds = (performance.now() - t0) / 1000;
     await client?.end().catch(() => undefined);
-    await deleteVerificationBranch(o.projectId, branchName, facts, result, { neon, log });
+    await removeBranch.run();
   }
   result.verificationKey = await writeNeonRecord(store, entry.manifestKey!, result, startedAt);
   return result;

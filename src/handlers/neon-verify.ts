@@ -43,7 +43,7 @@ export async function neonVerifyAction(inputs: InputReader, io: RunIO): Promise<
       timeoutSeconds,
       ...point,
     },
-    { store: ObjectStore.fromOptions(s3), neon, log: io.log },
+    { store: ObjectStore.fromOptions(s3), neon, log: io.log, cancel: io.cancel },
   );
   io.setOutput('verifications', verificationsOutput([{ stream: database, r }]));
   io.setOutput('backup-id', r.backupId);
