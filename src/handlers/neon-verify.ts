@@ -26,7 +26,7 @@ export async function neonVerifyAction(inputs: InputReader, io: RunIO): Promise<
   const database = inputs.keyPart('database', { path: false, value: inputs.required('database') });
   const checks = inputs.optional('checks-sql');
   const checksSql = checks ? readChecksFile('checks-sql', checks) : undefined;
-  const timeoutSeconds = inputs.durationSeconds('timeout') ?? 600;
+  const timeoutSeconds = inputs.seconds('timeout');
   const point = readPointInTime(inputs);
   const { neon, projectId } = readNeon(inputs, io, timeoutSeconds);
   const r = await runNeonVerify(
