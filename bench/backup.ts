@@ -1,24 +1,38 @@
-// npm run bench:backup — pg_dump limit vs the seeds' gzip pipeline vs pgdump-to-s3 (plain and age) vs the S3
-// server's own ceiling, on databases of random text (BENCH_SIZES_MB, default "1000,3000"). Prints; asserts nothing.
+// npm run bench:backup — the irreducible local work (pg_dump | zstd | sha256sum) against pgdump-to-s3 into an S3
+// endpoint that discards what it receives and into the embedded S3 server (s3rver), with a profile of each stage,
+// on databases of random text (BENCH_SIZES_MB, default "1000,3000"; BENCH_ROUNDS, default 3, medians).
+// BENCH_OLD_BUNDLE: another build of dist/pgdump-to-s3/index.js to compare with. Prints; asserts nothing.
 import { Upload } from '@aws-sdk/lib-storage';
-import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { S3Client } from '@aws-sdk/client-s3';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { exec, parseOutputFile, startPostgres, startS3 } from '../test/harness/index.js';
-import { actionEnv, bundle, databaseBytes, mbps, seedRandomText, timed } from './common.js';
+import { startDiscardS3 } from '../test/harness/discard-s3.js';
+import { actionEnv, bundle, databaseBytes, median, seedRandomText, timed, type Timed } from './common.js';
 
 const sizes = (process.env.BENCH_SIZES_MB ?? '1000,3000').split(',').map(Number);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const oldBundle = process.env.BENCH_OLD_BUNDLE;
 const work = mkdtempSync(path.join(os.tmpdir(), 'bench-backup-'));
-const [pg, s3] = await Promise.all([startPostgres(), startS3()]);
+const [pg, s3, discard] = await Promise.all([startPostgres(), startS3(), startDiscardS3()]);
 const bucket = await s3.createBucket('bench');
 const pgEnv = { ...process.env, PGPASSWORD: pg.password };
 const keyFile = path.join(work, 'age.key');
 await exec('age-keygen', ['-o', keyFile]);
 const recipient = (await exec('age-keygen', ['-y', keyFile])).toString().trim();
-const PART = 16 * 1024 * 1024;
+const PART = 8 * 1024 * 1024;
 
-async function uploadFromMemory(bytes: number): Promise<number> {
+/** The SDK's own cost: `bytes` from memory through lib-storage (8 MiB parts, 4 in flight) into the discarding endpoint. */
+async function sdkFromMemory(bytes: number): Promise<number> {
+  const client = new S3Client({
+    endpoint: discard.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+  });
   const chunk = Buffer.alloc(1 << 20, 7);
   let left = bytes;
   const body = Readable.from(
@@ -32,21 +46,23 @@ async function uploadFromMemory(bytes: number): Promise<number> {
   );
   const t0 = performance.now();
   await new Upload({
-    client: s3.client,
+    client,
     partSize: PART,
     queueSize: 4,
-    params: { Bucket: bucket, Key: `ceiling-${bytes}`, Body: body },
+    params: { Bucket: 'discard', Key: 'sdk', Body: body },
   }).done();
+  client.destroy();
   return (performance.now() - t0) / 1000;
 }
 
-async function runAction(db: string, extra: Record<string, string>) {
+type Target = 'discard' | 's3rver';
+async function runAction(db: string, target: Target, extra: Record<string, string>, file = bundle('pgdump-to-s3')) {
   const out = path.join(work, 'out');
   writeFileSync(out, '');
   const inputs = {
     'database-url': pg.url(db),
-    's3-bucket': bucket,
-    's3-endpoint': s3.endpoint,
+    's3-bucket': target === 'discard' ? 'discard' : bucket,
+    's3-endpoint': target === 'discard' ? discard.endpoint : s3.endpoint,
     's3-force-path-style': 'true',
     's3-prefix': 'postgres-backups',
     's3-checksum': 'auto',
@@ -55,68 +71,110 @@ async function runAction(db: string, extra: Record<string, string>) {
     compression: 'zstd',
     'lock-wait-timeout': '30s',
     kind: 'scheduled',
+    globals: 'true',
     ...extra,
   };
-  const r = await timed(
-    process.execPath,
-    [bundle('pgdump-to-s3')],
-    actionEnv(inputs, { ...s3.env, GITHUB_OUTPUT: out }),
-  );
+  const r = await timed(process.execPath, [file], actionEnv(inputs, { ...s3.env, GITHUB_OUTPUT: out }));
   if (r.code !== 0) throw new Error(`action failed: ${r.stderr}`);
   const outputs = parseOutputFile(readFileSync(out, 'utf8'));
   return { ...r, bytes: Number(outputs.bytes) };
 }
 
-const results: string[] = [];
+const sh = (script: string, env: NodeJS.ProcessEnv) => timed('bash', ['-o', 'pipefail', '-c', script], env);
+
+interface Row {
+  label: string;
+  runs: Timed[];
+  note?: string;
+}
+const secs = (r: Row) => median(r.runs.map((x) => x.seconds));
+const fmtRow = (r: Row, limit: number) => {
+  const s = secs(r);
+  const rss = median(r.runs.map((x) => x.peakRssMb));
+  const disk = Math.max(...r.runs.map((x) => x.diskWriteMb));
+  return `| ${r.label} | ${s.toFixed(2)} | ${(s / limit).toFixed(2)} | ${rss ? rss.toFixed(0) : '-'} | ${disk.toFixed(0)} | ${r.runs.map((x) => x.load1.toFixed(1)).join(' / ')} |`;
+};
+
+const report: string[] = [];
 try {
+  // Start-up: load the bundle, read the inputs, fail on the first missing one (no database, no S3 request).
+  const startup: Timed[] = [];
+  for (let i = 0; i < 5; i++)
+    startup.push(
+      await timed(process.execPath, [bundle('pgdump-to-s3')], actionEnv({}, { GITHUB_OUTPUT: '/dev/null' })),
+    );
+  const startupSeconds = median(startup.map((s) => s.seconds));
+
   for (const mb of sizes) {
     const db = await pg.createDatabase(`bench${mb}`);
     process.stderr.write(`Seeding ~${mb} MB of random text...\n`);
     await seedRandomText(pg, db, mb);
     const dbBytes = await databaseBytes(pg, db);
-    const dbArgs = ['--no-password', `--dbname=${pg.url(db, '')}`.replace(':@', '@')];
+    const env = { ...pgEnv, DBURL: pg.url(db, '').replace(':@', '@') };
+    const dump = 'pg_dump -Fc -Z0 --no-password --dbname="$DBURL"';
 
-    const a = await timed('pg_dump', ['-Fc', '-Z0', ...dbArgs], pgEnv, '/dev/null');
-    const gzFile = path.join(work, 'dump.gz');
-    // The seeds' pipeline: pg_dump -Fc | gzip > file, then upload the file.
-    const b1 = await timed('sh', ['-c', `pg_dump -Fc --no-password --dbname="$DBURL" | gzip > "${gzFile}"`], {
-      ...pgEnv,
-      DBURL: pg.url(db, '').replace(':@', '@'),
-    });
-    const gzBytes = statSync(gzFile).size;
-    const t0 = performance.now();
-    await new Upload({
-      client: s3.client,
-      partSize: PART,
-      queueSize: 4,
-      params: { Bucket: bucket, Key: `seeds-${mb}.gz`, Body: createReadStream(gzFile) },
-    }).done();
-    const b = b1.seconds + (performance.now() - t0) / 1000;
-    rmSync(gzFile);
-    const c = await runAction(db, {});
-    const cAge = await runAction(db, { 'age-recipients': recipient });
-    const d = await uploadFromMemory(c.bytes);
-    const rawDump = dbBytes; // throughput is reported against the database size, the same for every method
-    results.push(
+    const rows: Record<string, Row> = {
+      dump: { label: '`pg_dump -Fc -Z0 > /dev/null`', runs: [] },
+      zstd: { label: '`pg_dump -Fc -Z0 \\| zstd -1 -T0 > /dev/null`', runs: [] },
+      limit: { label: '**limit**: `pg_dump -Fc -Z0 \\| zstd -1 -T0 \\| sha256sum`', runs: [] },
+      discard: { label: 'pgdump-to-s3 (zstd) into the discarding endpoint', runs: [] },
+      discardAge: { label: 'pgdump-to-s3 (zstd + age) into the discarding endpoint', runs: [] },
+      s3rver: { label: 'pgdump-to-s3 (zstd) into s3rver', runs: [] },
+      s3rverAge: { label: 'pgdump-to-s3 (zstd + age) into s3rver', runs: [] },
+      ...(oldBundle
+        ? { old: { label: 'previous build (raw dump through Node) into the discarding endpoint', runs: [] } }
+        : {}),
+    };
+    let stored = 0;
+    const counts: number[] = [];
+    const sdk: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      process.stderr.write(`${mb} MB, round ${round + 1}/${rounds}\n`);
+      rows.dump!.runs.push(await sh(`${dump} > /dev/null`, env));
+      rows.zstd!.runs.push(await sh(`${dump} | zstd -q -1 -T0 > /dev/null`, env));
+      rows.limit!.runs.push(await sh(`${dump} | zstd -q -1 -T0 | sha256sum > /dev/null`, env));
+      const d = await runAction(db, 'discard', {});
+      stored = d.bytes;
+      rows.discard!.runs.push(d);
+      rows.discardAge!.runs.push(await runAction(db, 'discard', { 'age-recipients': recipient }));
+      rows.s3rver!.runs.push(await runAction(db, 's3rver', {}));
+      rows.s3rverAge!.runs.push(await runAction(db, 's3rver', { 'age-recipients': recipient }));
+      if (oldBundle) rows.old!.runs.push(await runAction(db, 'discard', {}, oldBundle));
+      const t0 = performance.now();
+      await pg.query('SELECT count(*) FROM ONLY random_text', db);
+      counts.push((performance.now() - t0) / 1000);
+      sdk.push(await sdkFromMemory(stored));
+    }
+    const limit = secs(rows.limit!);
+    const zstdOnly = secs(rows.zstd!);
+    const dumpOnly = secs(rows.dump!);
+    report.push(
       [
-        `### ${(dbBytes / 1e9).toFixed(2)} GB database (random text, ${mb} MB requested)`,
+        `### ${(dbBytes / 1e9).toFixed(2)} GB database (random text, ${mb} MB requested; stored ${(stored / 1e6).toFixed(0)} MB), medians of ${rounds}`,
         '',
-        '| Method | Seconds | MB/s of database | Stored MB | Peak RSS MB |',
-        '|---|---|---|---|---|',
-        `| (a) pg_dump -Fc -Z0 > /dev/null (the limit) | ${a.seconds.toFixed(1)} | ${mbps(rawDump, a.seconds)} | - | - |`,
-        `| (b) pg_dump -Fc \\| gzip > file, then upload | ${b.toFixed(1)} | ${mbps(rawDump, b)} | ${(gzBytes / 1e6).toFixed(0)} | - |`,
-        `| (c) pgdump-to-s3 (zstd) | ${c.seconds.toFixed(1)} | ${mbps(rawDump, c.seconds)} | ${(c.bytes / 1e6).toFixed(0)} | ${c.peakRssMb.toFixed(0)} |`,
-        `| (c) pgdump-to-s3 (zstd + age) | ${cAge.seconds.toFixed(1)} | ${mbps(rawDump, cAge.seconds)} | ${(cAge.bytes / 1e6).toFixed(0)} | ${cAge.peakRssMb.toFixed(0)} |`,
-        `| (d) S3 server ceiling: upload ${(c.bytes / 1e6).toFixed(0)} MB from memory | ${d.toFixed(1)} | ${mbps(c.bytes, d)} (of stored bytes) | - | - |`,
+        `| Method | Seconds | × limit | Peak RSS MB (Node) | MB written to local disk | load average (1 min) at each start |`,
+        '|---|---|---|---|---|---|',
+        ...Object.values(rows).map((r) => fmtRow(r, limit)),
         '',
-        `c/a = ${(c.seconds / a.seconds).toFixed(2)}, of which the upload ceiling alone is ${(d / a.seconds).toFixed(2)}; b/c = ${(b / c.seconds).toFixed(1)}x; age costs ${((1 - c.seconds / cAge.seconds) * 100).toFixed(0)} % of throughput.`,
+        'Stage costs (medians; each measured alone, so they overlap in the pipeline rather than add up):',
+        '',
+        '| Stage | Seconds |',
+        '|---|---|',
+        `| pg_dump alone | ${dumpOnly.toFixed(2)} |`,
+        `| zstd -1 -T0 on top of pg_dump | ${(zstdOnly - dumpOnly).toFixed(2)} |`,
+        `| sha256sum on top of pg_dump \\| zstd | ${(limit - zstdOnly).toFixed(2)} |`,
+        `| age (native ChaCha20-Poly1305 in Node), action with age − without, discarding endpoint | ${(secs(rows.discardAge!) - secs(rows.discard!)).toFixed(2)} |`,
+        `| SDK chunking and upload of the stored bytes from memory into the discarding endpoint (lib-storage, 8 MiB parts, 4 in flight) | ${median(sdk).toFixed(2)} |`,
+        `| the manifest's exact row counts (count(*) of the table, run alongside the dump) | ${median(counts).toFixed(2)} |`,
+        `| Node start-up (load the bundle, read the inputs, exit) | ${startupSeconds.toFixed(2)} |`,
+        `| the action into the discarding endpoint − the limit | ${(secs(rows.discard!) - limit).toFixed(2)} |`,
         '',
       ].join('\n'),
     );
-    process.stdout.write(results[results.length - 1] + '\n');
+    process.stdout.write(report[report.length - 1] + '\n');
     await pg.query(`DROP DATABASE "${db}"`);
   }
 } finally {
-  await Promise.all([pg.stop(), s3.stop()]);
+  await Promise.all([pg.stop(), s3.stop(), discard.stop()]);
   rmSync(work, { recursive: true, force: true });
 }

@@ -1,6 +1,7 @@
 // Shared helpers for the on-demand benchmarks: they print figures and assert nothing.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { repoRoot, type TestPostgres } from '../test/harness/index.js';
 
@@ -28,6 +29,12 @@ export async function databaseBytes(pg: TestPostgres, db: string): Promise<numbe
 export interface Timed {
   seconds: number;
   peakRssMb: number;
+  /** Bytes the program and its children wrote to storage (not pipes or sockets), in MB: /proc/self/io's
+   * write_bytes of this process before and after the program was reaped (a reaped child's I/O is added to its
+   * parent's). */
+  diskWriteMb: number;
+  /** The 1-minute load average when it started. */
+  load1: number;
   code: number | null;
   stderr: string;
 }
@@ -41,6 +48,8 @@ export async function timed(
 ): Promise<Timed> {
   const { openSync, closeSync } = await import('node:fs');
   const fd = stdoutTo ? openSync(stdoutTo, 'w') : 'ignore';
+  const load1 = os.loadavg()[0]!;
+  const written0 = writeBytes();
   const t0 = performance.now();
   const child = spawn(cmd, args, { env, stdio: ['ignore', fd, 'pipe'] });
   let stderr = '';
@@ -55,10 +64,13 @@ export async function timed(
     }
   };
   const timer = setInterval(sample, 50);
-  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => (sample(), resolve(c))));
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => (sample(), resolve(c))));
   clearInterval(timer);
   if (typeof fd === 'number') closeSync(fd);
-  return { seconds: (performance.now() - t0) / 1000, peakRssMb: peak, code, stderr };
+  const seconds = (performance.now() - t0) / 1000;
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const diskWriteMb = (writeBytes() - written0) / 1e6;
+  return { seconds, peakRssMb: peak, code, stderr, diskWriteMb, load1 };
 }
 
 export function bundle(name: string): string {
@@ -73,3 +85,14 @@ export function actionEnv(inputs: Record<string, string>, extra: Record<string, 
 }
 
 export const mbps = (bytes: number, seconds: number) => (bytes / 1e6 / seconds).toFixed(1);
+
+function writeBytes(): number {
+  const m = /write_bytes:\s+(\d+)/.exec(readFileSync('/proc/self/io', 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2 : 0;
+}

@@ -12,7 +12,8 @@ import { connectPg, quoteIdent } from '../lib/pg-client.js';
 import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
 import { findPgTool, serverMajor } from '../lib/pgtools.js';
 import { Cancellation } from '../lib/cancel.js';
-import { ChildWatch, spawnChild } from '../lib/process.js';
+import type { ChildWatch } from '../lib/process.js';
+import { missingProgram, spawnDumpPipeline } from '../lib/dump-pipeline.js';
 import { currentWalLsn, snapshotLsnFields } from '../lib/wal-lsn.js';
 import type { ObjectStore, UploadOptions } from '../lib/s3.js';
 import { TOOL } from '../version.js';
@@ -135,20 +136,9 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
     const dumpUndo = cancel.onCancel(`deleted the partial dump s3://${store.bucket}/${dumpKey}`, async () => {
       await store.deleteKeys([dumpKey]);
     });
-    const dump = spawnChild(pgDump.path, args, { env: libpqEnv(o.source), stdio: ['ignore', 'pipe', 'pipe'] }, cancel);
+    const { watches, output } = spawnDumpPipeline(pgDump.path, args, libpqEnv(o.source), o.compression, level, cancel);
     dumpStarted = true;
-    const watches = [new ChildWatch('pg_dump', dump)];
-    let stream: Readable = dump.stdout!;
-    if (o.compression === 'zstd') {
-      const zstd = spawnChild('zstd', ['-q', '-c', `-${level}`, '-T0'], { stdio: ['pipe', 'pipe', 'pipe'] }, cancel);
-      const zw = new ChildWatch('zstd', zstd);
-      watches.push(zw);
-      zw.exited.catch((e: NodeJS.ErrnoException) => {
-        if (e.code === 'ENOENT') dump.kill();
-      });
-      pipeline(stream, zstd.stdin!).catch(() => dump.kill());
-      stream = zstd.stdout!;
-    }
+    let stream: Readable = output;
     if (encrypted) stream = await encryptStream(stream, o.ageRecipients);
 
     // The last stage holds back the end of the stream until every child has exited 0: a dump that failed at the
@@ -315,11 +305,7 @@ function pickFailure(settled: PromiseSettledResult<unknown>[], watches: ChildWat
       `Backup failed: ${crashed.name} exited with code ${crashed.child.exitCode}:\n${crashed.stderrTail()}`,
     );
   const spawnError = errors.find((e) => (e as NodeJS.ErrnoException).code === 'ENOENT');
-  if (spawnError) {
-    return new UserError(
-      `A program the backup needs was not found (${spawnError.message}). For \`compression: zstd\` install zstd (\`apt-get install zstd\`), or set \`compression: gzip\`.`,
-    );
-  }
+  if (spawnError) return missingProgram(spawnError.message);
   return errors[0];
 }
 

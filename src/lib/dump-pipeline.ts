@@ -1,0 +1,46 @@
+import type { Readable } from 'node:stream';
+import { UserError } from './errors.js';
+import type { Compression } from './manifest.js';
+import type { Cancellation } from './cancel.js';
+import { ChildWatch, spawnChild } from './process.js';
+
+/** The error for a program the pipeline needs that is not installed. */
+export function missingProgram(what: string): UserError {
+  return new UserError(
+    `A program the backup needs was not found (${what}). For \`compression: zstd\` install zstd (\`apt-get install zstd\`), or set \`compression: gzip\`.`,
+  );
+}
+
+/**
+ * Starts `pg_dump` and, for zstd, `zstd` reading pg_dump's output through an OS pipe: the uncompressed bytes go
+ * from one child to the other without passing through Node (zstd is started first, and pg_dump's stdout is
+ * zstd's stdin; Node closes its own copy so that zstd sees the end when pg_dump exits). Node reads only what is
+ * stored: zstd's output, or pg_dump's for gzip and none. A pg_dump that dies ends zstd's input early, and its
+ * non-zero exit is in `watches`: callers must hold back the end of the stream until every watch succeeded.
+ */
+export function spawnDumpPipeline(
+  pgDumpPath: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  compression: Compression,
+  level: number,
+  cancel?: Cancellation,
+): { watches: ChildWatch[]; output: Readable } {
+  if (compression !== 'zstd') {
+    const dump = spawnChild(pgDumpPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }, cancel);
+    return { watches: [new ChildWatch('pg_dump', dump)], output: dump.stdout! };
+  }
+  const zstd = spawnChild('zstd', ['-q', '-c', `-${level}`, '-T0'], { stdio: ['pipe', 'pipe', 'pipe'] }, cancel);
+  const zw = new ChildWatch('zstd', zstd);
+  // A failed spawn (ENOENT) is known synchronously: never start a pg_dump with nobody reading its output.
+  if (zstd.pid === undefined) throw missingProgram('spawn zstd ENOENT');
+  let dump;
+  try {
+    dump = spawnChild(pgDumpPath, args, { env, stdio: ['ignore', zstd.stdin!, 'pipe'] }, cancel);
+  } finally {
+    zstd.stdin!.destroy();
+  }
+  const dw = new ChildWatch('pg_dump', dump);
+  if (dump.pid === undefined) zstd.kill();
+  return { watches: [dw, zw], output: zstd.stdout! };
+}
