@@ -136,7 +136,14 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
     const dumpUndo = cancel.onCancel(`deleted the partial dump s3://${store.bucket}/${dumpKey}`, async () => {
       await store.deleteKeys([dumpKey]);
     });
-    const { watches, output } = spawnDumpPipeline(pgDump.path, args, libpqEnv(o.source), o.compression, level, cancel);
+    const { watches, output, uncompressedBytes } = spawnDumpPipeline(
+      pgDump.path,
+      args,
+      libpqEnv(o.source),
+      o.compression,
+      level,
+      cancel,
+    );
     dumpStarted = true;
     let stream: Readable = output;
     if (encrypted) stream = await encryptStream(stream, o.ageRecipients);
@@ -239,6 +246,7 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
           format: 'custom',
           compression: o.compression,
           ...(o.compression === 'none' ? {} : { compressionLevel: level }),
+          ...(uncompressedBytes() === undefined ? {} : { uncompressedBytes: uncompressedBytes() }),
           encryption: encrypted ? { scheme: 'age', recipients: o.ageRecipients } : null,
           confirmedBy: uploaded.confirmedBy,
         },

@@ -1,13 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
-import { decryptStream } from '../lib/age.js';
 import { Cancellation } from '../lib/cancel.js';
-import { DigestStream } from '../lib/digest.js';
+import { checkFreeSpace, ChecksumMismatch, DecodeFailed, diskPlan, fetchArtifact } from './artifact-fetch.js';
 import { UserError } from '../lib/errors.js';
 import { compactUtc, databasePrefix } from '../lib/keys.js';
 import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
@@ -16,7 +13,7 @@ import { connectPg, quoteIdent } from '../lib/pg-client.js';
 import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
 import { findPgRestore, pgRestoreTooOld, readArchiveHeader, versionMajor } from '../lib/dump-version.js';
 import { serverMajor, type PgTool } from '../lib/pgtools.js';
-import { ChildWatch, run, spawnChild } from '../lib/process.js';
+import { run } from '../lib/process.js';
 import type { ObjectStore } from '../lib/s3.js';
 import { summarizeRestoreErrors } from '../lib/extensions.js';
 import { splitSql, statementLabel } from '../lib/sql-split.js';
@@ -204,6 +201,7 @@ export async function runVerify(o: VerifyOptions, deps: VerifyDeps): Promise<Ver
     result.restoredInto = targetDb;
 
     // 1. Download, checking size and SHA-256 of the bytes as stored, into a file pg_restore can seek in.
+    checkFreeSpace(work, diskPlan(manifest));
     const dumpFile = path.join(work, 'dump.pgdump');
     const tDownload = performance.now();
     await downloadArtifact(store, artifact, dumpFile, o.ageIdentities, cancel);
@@ -368,34 +366,12 @@ async function downloadArtifact(
   identities: string[],
   cancel: Cancellation,
 ): Promise<void> {
-  const { body } = await store.getStream(artifact.key);
-  const meter = new DigestStream();
-  // The stored bytes go to a temp file first: nothing is restored until their checksum is known to be right.
-  const stored = file + '.stored';
-  await pipeline(body, meter, createWriteStream(stored));
-  const sha = meter.sha256();
-  const bytes = meter.bytes;
-  if (bytes !== artifact.bytes || sha !== artifact.sha256) {
-    throw new VerificationFailed(
-      `Checksum mismatch for ${artifact.key}: the manifest says ${artifact.bytes} bytes with SHA-256 ${artifact.sha256}, the store returned ${bytes} bytes with SHA-256 ${sha}. The object is corrupt or was altered; nothing was restored. Verify an older backup.`,
-    );
-  }
-  let stream: Readable = createReadStream(stored);
-  if (artifact.encryption) stream = await decryptStream(stream, identities);
-  if (artifact.compression === 'zstd') {
-    const zstd = spawnChild('zstd', ['-d', '-q', '-c'], { stdio: ['pipe', 'pipe', 'pipe'] }, cancel);
-    const watch = new ChildWatch('zstd -d', zstd);
-    await Promise.all([
-      pipeline(stream, zstd.stdin!),
-      pipeline(zstd.stdout!, createWriteStream(file)),
-      watch.succeeded(),
-    ]).catch((e: Error) => {
-      throw new VerificationFailed(`Decompressing ${artifact.key} failed: ${e.message}`);
-    });
-  } else {
-    await pipeline(stream, createWriteStream(file));
-  }
-  rmSync(stored, { force: true });
+  // Checksummed while it streams into the file pg_restore reads (the stored copy is never kept): nothing is
+  // restored until the checksum is known to be right, and a wrong one leaves no file behind.
+  await fetchArtifact(store, artifact, file, identities, cancel).catch((e: unknown) => {
+    if (e instanceof ChecksumMismatch || e instanceof DecodeFailed) throw new VerificationFailed(e.message);
+    throw e;
+  });
 }
 
 const RECOVER_SKIPS = ['FK CONSTRAINT', 'TRIGGER', 'POLICY', 'ROW SECURITY'];

@@ -25,12 +25,13 @@ export function spawnDumpPipeline(
   compression: Compression,
   level: number,
   cancel?: Cancellation,
-): { watches: ChildWatch[]; output: Readable } {
+): { watches: ChildWatch[]; output: Readable; uncompressedBytes: () => number | undefined } {
   if (compression !== 'zstd') {
     const dump = spawnChild(pgDumpPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }, cancel);
-    return { watches: [new ChildWatch('pg_dump', dump)], output: dump.stdout! };
+    return { watches: [new ChildWatch('pg_dump', dump)], output: dump.stdout!, uncompressedBytes: () => undefined };
   }
-  const zstd = spawnChild('zstd', ['-q', '-c', `-${level}`, '-T0'], { stdio: ['pipe', 'pipe', 'pipe'] }, cancel);
+  // -vv: zstd's last line says how many bytes it read, the size of the dump a restore decompresses.
+  const zstd = spawnChild('zstd', ['-vv', '-c', `-${level}`, '-T0'], { stdio: ['pipe', 'pipe', 'pipe'] }, cancel);
   const zw = new ChildWatch('zstd', zstd);
   // A failed spawn (ENOENT) is known synchronously: never start a pg_dump with nobody reading its output.
   if (zstd.pid === undefined) throw missingProgram('spawn zstd ENOENT');
@@ -42,5 +43,11 @@ export function spawnDumpPipeline(
   }
   const dw = new ChildWatch('pg_dump', dump);
   if (dump.pid === undefined) zstd.kill();
-  return { watches: [dw, zw], output: zstd.stdout! };
+  return { watches: [dw, zw], output: zstd.stdout!, uncompressedBytes: () => zstdInputBytes(zw.stderrTail()) };
+}
+
+/** The input size from zstd's summary line: `(200000000 B => 6788 B, ...)` (1.5) or `(200000000 => 6788 bytes, ...)` (1.4). */
+export function zstdInputBytes(stderr: string): number | undefined {
+  const m = /\(\s*(\d+)(?: B)? =>\s*\d+ (?:B|bytes),/.exec(stderr);
+  return m ? Number(m[1]) : undefined;
 }

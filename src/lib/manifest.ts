@@ -15,6 +15,8 @@ export interface Artifact {
   format: 'custom' | 'sql';
   compression: Compression;
   compressionLevel?: number;
+  /** zstd artifacts: the size once decompressed (what a restore keeps on disk). Absent in older manifests. */
+  uncompressedBytes?: number;
   encryption: ArtifactEncryption | null;
   /**
    * How the upload's completion was confirmed: by the store's reply, or (`head`) by looking at the object after

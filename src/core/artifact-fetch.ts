@@ -1,0 +1,174 @@
+import { closeSync, createWriteStream, openSync, rmSync, statfsSync } from 'node:fs';
+import { PassThrough, Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { decryptStream } from '../lib/age.js';
+import { DigestStream } from '../lib/digest.js';
+import { UserError } from '../lib/errors.js';
+import { formatBytes } from '../lib/log.js';
+import type { Artifact, Manifest } from '../lib/manifest.js';
+import type { Cancellation } from '../lib/cancel.js';
+import { ChildWatch, spawnChild } from '../lib/process.js';
+import type { ObjectStore } from '../lib/s3.js';
+
+/** Thrown when the stored bytes are not the ones the manifest lists: a verdict on the backup. */
+export class ChecksumMismatch extends Error {}
+
+/** Thrown when decrypting or decompressing failed although the stored bytes were intact. */
+export class DecodeFailed extends Error {}
+
+/**
+ * The size of an artifact once decrypted and decompressed (the file pg_restore reads), as far as the manifest
+ * tells: `uncompressedBytes` when the writer recorded it; otherwise the stored size for what is not compressed by
+ * us (gzip is pg_dump's own, read as it is), and undefined for zstd (unknown before it is decompressed).
+ */
+export function restorableBytes(a: Artifact): number | undefined {
+  if (a.uncompressedBytes !== undefined) return a.uncompressedBytes;
+  if (a.compression === 'zstd') return undefined;
+  return a.bytes;
+}
+
+export interface DiskPlan {
+  /** Bytes of local disk the verification needs at its peak. */
+  needBytes: number;
+  /** False when the need is a lower bound (an older backup that did not record its decompressed size). */
+  exact: boolean;
+  /** What is kept locally, for messages. */
+  what: string;
+}
+
+/**
+ * Peak local disk of verifying a backup (docs/PERFORMANCE.md, "Disk"). A single-artifact backup keeps one file:
+ * the decompressed dump, written while the stored bytes stream in and are checksummed (never the stored copy as
+ * well). The globals script is small and counted too.
+ */
+export function diskPlan(manifest: Manifest): DiskPlan {
+  const dump = manifest.artifacts.find((a) => a.name === 'dump') ?? manifest.artifacts[0]!;
+  const globals = manifest.artifacts.find((a) => a.name === 'globals');
+  const dumpBytes = restorableBytes(dump);
+  const globalsBytes = globals ? (restorableBytes(globals) ?? globals.bytes * 20) : 0;
+  return {
+    needBytes: (dumpBytes ?? dump.bytes) + globalsBytes,
+    exact: dumpBytes !== undefined,
+    what: 'the decompressed dump',
+  };
+}
+
+/** Fails before any download when the disk under `dir` cannot hold what the verification keeps there. */
+export function checkFreeSpace(dir: string, plan: DiskPlan, freeBytes = freeBytesAt(dir)): void {
+  if (freeBytes === undefined || plan.needBytes <= freeBytes) return;
+  throw new UserError(
+    `Not enough free disk for this verification: it keeps ${plan.what} in ${dir}, ${plan.exact ? '' : 'at least '}${formatBytes(plan.needBytes)}, and only ${formatBytes(freeBytes)} is free there. Nothing was downloaded. Free space or point RUNNER_TEMP at a larger disk, or back up with \`jobs\` of 2 or more: the data of such backups is streamed from S3 into pg_restore without a local copy.`,
+  );
+}
+
+export function freeBytesAt(dir: string): number | undefined {
+  try {
+    const s = statfsSync(dir);
+    return s.bavail * s.bsize;
+  } catch {
+    return undefined;
+  }
+}
+
+const noSpace = (e: unknown) =>
+  (e as NodeJS.ErrnoException)?.code === 'ENOSPC' || /No space left on device/i.test(String((e as Error)?.message));
+
+/**
+ * Downloads an artifact into `file` as pg_restore reads it: the stored bytes are checksummed while they stream
+ * through age and `zstd -d` (which writes the file itself), so the stored copy is never kept on disk. When the
+ * checksum or the size differs from the manifest's, the file is deleted and ChecksumMismatch thrown; a decoding
+ * error on intact bytes is DecodeFailed (or the identity's UserError). Nothing is restored before this returns.
+ */
+export async function fetchArtifact(
+  store: ObjectStore,
+  artifact: Artifact,
+  file: string,
+  identities: string[],
+  cancel?: Cancellation,
+): Promise<void> {
+  const { body } = await store.getStream(artifact.key);
+  const digest = new DigestStream();
+  const feed = new PassThrough({ highWaterMark: 1 << 20 });
+  let decodeError: unknown;
+  const decoding = decodeInto(feed, artifact, identities, file, cancel).catch((e: unknown) => {
+    decodeError = e;
+    feed.destroy();
+  });
+  // The checksum covers every stored byte even when decoding stopped early: a corrupt object is reported as
+  // corrupt, not as whatever zstd or age made of it.
+  const sink = new Writable({
+    highWaterMark: 1 << 20,
+    write(chunk: Buffer, _enc, cb) {
+      if (decodeError !== undefined || feed.destroyed || feed.write(chunk)) return cb();
+      const done = () => {
+        feed.off('drain', done);
+        feed.off('close', done);
+        cb();
+      };
+      feed.on('drain', done);
+      feed.on('close', done);
+    },
+    final(cb) {
+      feed.end();
+      cb();
+    },
+  });
+  try {
+    await pipeline(body, digest, sink);
+    await decoding;
+    const sha = digest.sha256();
+    if (digest.bytes !== artifact.bytes || sha !== artifact.sha256) {
+      throw new ChecksumMismatch(
+        `Checksum mismatch for ${artifact.key}: the manifest says ${artifact.bytes} bytes with SHA-256 ${artifact.sha256}, the store returned ${digest.bytes} bytes with SHA-256 ${sha}. The object is corrupt or was altered; nothing was restored. Verify an older backup.`,
+      );
+    }
+    if (decodeError !== undefined) {
+      if (noSpace(decodeError))
+        throw new UserError(
+          `The disk filled up while writing the decompressed ${artifact.key} to ${file} (${(decodeError as Error).message}). Free space or point RUNNER_TEMP at a larger disk, or back up with \`jobs\` of 2 or more: the data of such backups is streamed from S3 into pg_restore without a local copy.`,
+        );
+      if (decodeError instanceof UserError) throw decodeError;
+      throw new DecodeFailed(`Decompressing ${artifact.key} failed: ${(decodeError as Error).message}`);
+    }
+  } catch (e) {
+    feed.destroy();
+    body.destroy();
+    await decoding;
+    rmSync(file, { force: true });
+    throw e;
+  }
+}
+
+/** age -> zstd -d -> file: zstd writes the file itself; Node hands it the (decrypted) stored bytes. */
+async function decodeInto(
+  source: Readable,
+  artifact: Artifact,
+  identities: string[],
+  file: string,
+  cancel?: Cancellation,
+): Promise<void> {
+  let stream = source;
+  if (artifact.encryption) stream = await decryptStream(stream, identities);
+  if (artifact.compression !== 'zstd') {
+    await pipeline(stream, createWriteStream(file));
+    return;
+  }
+  const fd = openSync(file, 'w');
+  let zstd;
+  try {
+    zstd = spawnChild('zstd', ['-d', '-q', '-c'], { stdio: ['pipe', fd, 'pipe'] }, cancel);
+  } finally {
+    closeSync(fd);
+  }
+  const watch = new ChildWatch('zstd -d', zstd);
+  zstd.stdin!.on('error', () => undefined);
+  try {
+    await Promise.all([pipeline(stream, zstd.stdin!), watch.succeeded()]);
+  } catch (e) {
+    zstd.kill();
+    // zstd's own words (a write error, a corrupt frame) beat the EPIPE of the stream feeding it.
+    await watch.exited.catch(() => undefined);
+    const tail = watch.stderrTail();
+    throw tail && !(e instanceof UserError) ? new Error(`zstd -d: ${tail}`) : e;
+  }
+}
