@@ -91,7 +91,6 @@ function writeBytes(): number {
   return m ? Number(m[1]) : 0;
 }
 
-
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2 : 0;
