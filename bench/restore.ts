@@ -1,6 +1,15 @@
 // npm run bench:restore — bare pg_restore of a local copy of a backup vs verify-restore end to end from the local
 // S3 server, on a database of random text (BENCH_SIZE_MB, default 1000). Prints; asserts nothing.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { getObjectBytes, parseOutputFile, startPostgres, startS3 } from '../test/harness/index.js';
@@ -20,16 +29,44 @@ const s3Inputs = {
   's3-checksum': 'auto',
 };
 
-async function action(name: string, inputs: Record<string, string>) {
+// Copies: a rebuild of dist/ while the benchmark runs must not pull the bundles from under it.
+const bundles: Record<string, string> = {};
+for (const name of ['pgdump-to-s3', 'verify-restore']) {
+  bundles[name] = path.join(work, `${name}.js`);
+  copyFileSync(bundle(name), bundles[name]);
+}
+const oldVerify = process.env.BENCH_OLD_VERIFY_BUNDLE;
+
+/** Bytes under `dir` now (the verification's work directory). */
+function bytesUnder(dir: string): number {
+  let n = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue;
+    try {
+      n += statSync(path.join(e.parentPath ?? e.path, e.name)).size;
+    } catch {
+      /* deleted meanwhile */
+    }
+  }
+  return n;
+}
+
+async function action(name: string, inputs: Record<string, string>, file = bundles[name]!) {
   const out = path.join(work, 'out');
   writeFileSync(out, '');
+  const temp = path.join(work, `temp-${Date.now()}`);
+  mkdirSync(temp);
+  let peakDisk = 0;
+  const sampler = setInterval(() => (peakDisk = Math.max(peakDisk, bytesUnder(temp))), 100);
   const r = await timed(
     process.execPath,
-    [bundle(name)],
-    actionEnv(inputs, { ...s3.env, GITHUB_OUTPUT: out, RUNNER_TEMP: work }),
+    [file],
+    actionEnv(inputs, { ...s3.env, GITHUB_OUTPUT: out, RUNNER_TEMP: temp }),
   );
+  clearInterval(sampler);
+  rmSync(temp, { recursive: true, force: true });
   if (r.code !== 0) throw new Error(`${name} failed: ${r.stderr}`);
-  return { ...r, outputs: parseOutputFile(readFileSync(out, 'utf8')) };
+  return { ...r, peakDiskMb: peakDisk / 1e6, outputs: parseOutputFile(readFileSync(out, 'utf8')) };
 }
 
 try {
@@ -67,11 +104,12 @@ try {
     pgEnv,
   );
   if (bare.code !== 0) throw new Error(bare.stderr);
+  const plainBytes = statSync(plain).size;
   rmSync(plain);
   const a = unzip.seconds + bare.seconds;
 
   // (b) verify-restore end to end from S3: download + checksum + decompress + restore + row counts.
-  const b = await action('verify-restore', {
+  const verifyInputs = {
     ...s3Inputs,
     database: 'bench',
     'backup-id': 'latest',
@@ -79,17 +117,24 @@ try {
     mode: 'verify',
     clean: 'false',
     jobs,
-  });
+  };
+  const b = await action('verify-restore', verifyInputs);
+  const old = oldVerify ? await action('verify-restore', verifyInputs, oldVerify) : undefined;
   console.log(
     [
       `### Restore of a ${(dbBytes / 1e9).toFixed(2)} GB database (backup ${(Number(backup.outputs.bytes) / 1e6).toFixed(0)} MB, zstd), ${jobs} jobs`,
       '',
-      '| Method | Seconds |',
-      '|---|---|',
-      `| (a) zstd -d local file + pg_restore -j${jobs} into a fresh database | ${a.toFixed(1)} (${unzip.seconds.toFixed(1)} + ${bare.seconds.toFixed(1)}) |`,
-      `| (b) verify-restore end to end from S3 (reported RTO ${b.outputs['rto-seconds']} s) | ${b.seconds.toFixed(1)} |`,
+      '| Method | Seconds | Peak local disk MB | Peak RSS MB | load average (1 min) at start |',
+      '|---|---|---|---|---|',
+      `| (a) zstd -d local file + pg_restore -j${jobs} into a fresh database | ${a.toFixed(1)} (${unzip.seconds.toFixed(1)} + ${bare.seconds.toFixed(1)}) | ${(Number(backup.outputs.bytes) / 1e6 + plainBytes / 1e6).toFixed(0)} (stored + decompressed) | - | ${unzip.load1.toFixed(1)} |`,
+      `| (b) verify-restore end to end from S3 (reported RTO ${b.outputs['rto-seconds']} s) | ${b.seconds.toFixed(1)} | ${b.peakDiskMb.toFixed(0)} | ${b.peakRssMb.toFixed(0)} | ${b.load1.toFixed(1)} |`,
+      ...(old
+        ? [
+            `| (b') previous build of verify-restore (reported RTO ${old.outputs['rto-seconds']} s) | ${old.seconds.toFixed(1)} | ${old.peakDiskMb.toFixed(0)} | ${old.peakRssMb.toFixed(0)} | ${old.load1.toFixed(1)} |`,
+          ]
+        : []),
       '',
-      `b/a = ${(b.seconds / a).toFixed(2)}; peak RSS of verify-restore ${b.peakRssMb.toFixed(0)} MB.`,
+      `b/a = ${(b.seconds / a).toFixed(2)}. The decompressed dump is ${(plainBytes / 1e6).toFixed(0)} MB; peak local disk is sampled every 0.1 s.`,
     ].join('\n'),
   );
 } finally {
