@@ -133,6 +133,14 @@ const PGDUMP_TO_S3: ActionSpec = {
       description:
         "Multipart upload part size in MiB (5 to 512). Empty: 8 MiB, or more for large databases (2 x database size / 9,000), so that a dump stays under S3's 10,000 parts.",
     },
+    'object-lock-mode': {
+      description:
+        'S3 Object Lock against ransomware and mistakes: `governance` (only users with s3:BypassGovernanceRetention can delete early) or `compliance` (nobody can, not even the root account). Every object of the backup (dump, globals, RECOVERY.md, manifest) is written with a retain-until date of its start + `object-lock-days`, and its verification records with the same date. The bucket must have Object Lock enabled (checked before the dump). Set together with `object-lock-days`; empty: no lock.',
+    },
+    'object-lock-days': {
+      description:
+        'With `object-lock-mode`: days each backup stays undeletable, counted from its start, a whole number from 1 (e.g. `30`). prune-retention leaves locked backups in place and reports them as locked until that date.',
+    },
     ...HEARTBEAT_INPUT,
   },
   outputs: {
@@ -346,6 +354,8 @@ const PRUNE_RETENTION: ActionSpec = {
     kept: 'Number of backups kept.',
     deleted: 'Number of backups deleted (in a dry run: that would be deleted), incomplete ones included.',
     'freed-bytes': 'Bytes deleted (in a dry run: that would be freed).',
+    locked:
+      'Number of backups the policy would delete that S3 Object Lock still protects (the store reports a retain-until date in the future): left in place, and listed as "locked until <date>" in the summary and the plan (`locked`). Not counted in `deleted`.',
     'plan-file':
       'Path of the full plan as JSON: every backup with its reasons to keep, or its size if deleted. With `databases`: a JSON array of the plans, one per stream (`stream` added).',
   },

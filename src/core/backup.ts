@@ -7,6 +7,7 @@ import { inputError, isReported, UserError } from '../lib/errors.js';
 import { backupPrefix, dumpFileName, MANIFEST_NAME, newBackupId } from '../lib/keys.js';
 import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
 import { githubContext, type Compression, type Manifest, type TableCount } from '../lib/manifest.js';
+import { retainUntil, type ObjectLockSetting } from '../lib/object-lock.js';
 import { matchesTable, schemaPattern, tablePattern } from '../lib/pg-pattern.js';
 import { connectPg, quoteIdent } from '../lib/pg-client.js';
 import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
@@ -42,6 +43,8 @@ export interface BackupOptions {
   s3Endpoint?: string;
   /** Also store `pg_dumpall --globals-only --no-role-passwords` as the `globals` artifact. */
   globals: boolean;
+  /** S3 Object Lock: every object of the backup retained until its start + `days` (the bucket is checked first). */
+  objectLock?: ObjectLockSetting;
 }
 
 const MiB = 1024 * 1024;
@@ -91,6 +94,7 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
   const dumpKey = prefix + dumpFileName(o.compression, encrypted);
   const globalsKey = prefix + globalsFileName(encrypted);
   const where = `${o.source.host}:${o.source.port}/${o.source.database}`;
+  const lock = o.objectLock && retainUntil(o.objectLock, started);
 
   const client = await connectPg(o.source, 'database-url');
   let dumpStarted = false;
@@ -176,6 +180,7 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
         sse: o.sse,
         tags: { 'backup-id': backupId, kind: o.kind, database: o.database },
         cancel,
+        lock,
       })
       .catch((e: Error) => {
         killAll(e);
@@ -211,6 +216,7 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
               storageClass: o.storageClass,
               sse: o.sse,
               tags: { 'backup-id': backupId, kind: o.kind, database: o.database },
+              lock,
             },
           },
           { store, log },
@@ -253,6 +259,9 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
         ...(globals.artifact ? [globals.artifact] : []),
       ],
       globals: globals.note,
+      ...(lock
+        ? { objectLock: { mode: lock.mode, days: o.objectLock!.days, retainUntil: lock.retainUntil.toISOString() } }
+        : {}),
       tables: counted,
       largeObjects,
       totalRows,
@@ -265,10 +274,11 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
       recoveryMarkdown(manifest, { bucket: store.bucket, endpoint: o.s3Endpoint }),
       'text/markdown; charset=utf-8',
       o.sse,
+      lock,
     );
     // Written last: a prefix without it is an incomplete backup that nothing restores or counts. Never after a cancel.
     cancel.throwIfCancelled();
-    const manifestConfirmedBy = await writeManifestChecked(store, manifestKey, manifest, o.sse, log);
+    const manifestConfirmedBy = await writeManifestChecked(store, manifestKey, manifest, o.sse, log, lock);
     dumpUndo.dismiss();
     const durationSeconds = (performance.now() - t0) / 1000;
     log.info(
@@ -386,6 +396,11 @@ export function backupSummary(r: BackupResult, bucket: string): string {
     `| Duration | ${formatSeconds(r.durationSeconds)} (${mbps.toFixed(1)} MB/s stored) |`,
     `| Tables | ${m.tables.length} |`,
     `| Globals | ${globalsCell(m)} |`,
+    ...(m.objectLock
+      ? [
+          `| Object Lock | ${m.objectLock.mode}, every object retained until ${m.objectLock.retainUntil} (${m.objectLock.days} days) |`,
+        ]
+      : []),
     `| Rows | ${r.rows.toLocaleString('en-US')} |`,
     `| Manifest | \`s3://${bucket}/${r.manifestKey}\` |`,
     `| SHA-256 | \`${r.sha256}\` |`,

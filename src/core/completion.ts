@@ -1,6 +1,7 @@
 import { FaultError, UserError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { Manifest } from '../lib/manifest.js';
+import type { ObjectLockWrite } from '../lib/object-lock.js';
 import { ObjectStore, type UploadOptions } from '../lib/s3.js';
 
 /**
@@ -22,9 +23,10 @@ export async function writeManifestChecked(
   manifest: Manifest,
   sse: UploadOptions['sse'],
   log: Logger,
+  lock?: ObjectLockWrite,
 ): Promise<'reply' | 'read-back'> {
   try {
-    await store.putJson(key, manifest, sse);
+    await store.putJson(key, manifest, sse, lock);
     return 'reply';
   } catch (e) {
     if (e instanceof UserError && e.reply?.status === 403) throw e; // refused: never applied

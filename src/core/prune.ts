@@ -4,8 +4,10 @@ import { databasePrefix } from '../lib/keys.js';
 import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
 import type { Branch, NeonApi } from '../lib/neon.js';
 import { classifyS3, type ObjectStore } from '../lib/s3.js';
+import { mapLimit } from '../lib/map-limit.js';
 import { listBackups, markBrokenNewest, newestVerified, readManifest, type BackupEntry } from './catalog.js';
 import { deleteBackups } from './deletion.js';
+import { findLockedBackups, lockNote, unreadableNote } from './retention-locks.js';
 import { planRetention, type RetentionPolicy } from './retention.js';
 
 export interface PruneSettings {
@@ -27,8 +29,10 @@ export interface PlanRow {
   /** Neon: the branch name. */
   name?: string;
   reasons?: string[];
-  /** Why it is deleted, for incomplete backups and stale uploads. */
+  /** Why it is deleted, for incomplete backups and stale uploads; why it is left, for locked ones. */
   note?: string;
+  /** Locked: the retain-until date S3 Object Lock reports (the latest among the backup's objects). */
+  lockedUntil?: string;
 }
 
 export interface PruneReport {
@@ -42,6 +46,8 @@ export interface PruneReport {
   remove: PlanRow[];
   /** Kept because their policy does not apply (another kind) or within the grace period. */
   untouched: PlanRow[];
+  /** Planned for deletion but still protected by S3 Object Lock: left in place, "locked until <date>". */
+  locked: PlanRow[];
   abortedUploads: { key: string; initiated: string }[];
   /** `kind` says whether the store failed (`fault`) or refused (`permission`), from its reply. */
   failures: { id: string; error: string; kind?: string }[];
@@ -69,25 +75,14 @@ function emptyReport(target: PruneReport['target'], where: string, o: PruneSetti
     keep: [],
     remove: [],
     untouched: [],
+    locked: [],
     abortedUploads: [],
     failures: [],
     freedBytes: 0,
   };
 }
 
-export async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i]!);
-      }
-    }),
-  );
-  return out;
-}
+export { mapLimit } from '../lib/map-limit.js';
 
 /**
  * Retention over one database's S3 backups. Deletes nothing unless the whole listing succeeded; never the newest
@@ -169,6 +164,22 @@ export async function pruneS3(
   }
   const staleUploads = uploads.filter((u) => u.initiated.getTime() < graceEdge);
   report.abortedUploads = staleUploads.map((u) => ({ key: u.key, initiated: u.initiated.toISOString() }));
+
+  // S3 Object Lock: what the store still protects is reported and left, in a dry run too.
+  const locks = await findLockedBackups(store, [...plan.remove.map((r) => r.item), ...staleIncomplete], now, deps.log);
+  const left = (id: string) => locks.locked.has(id) || locks.unreadable.has(id);
+  for (const r of report.remove) {
+    const lock = locks.locked.get(r.id);
+    const unreadable = locks.unreadable.get(r.id);
+    if (lock) report.locked.push({ ...r, lockedUntil: lock.retainUntil.toISOString(), note: lockNote(lock) });
+    if (unreadable) {
+      report.untouched.push({ ...r, note: unreadableNote(unreadable) });
+      const reply = replyOf(unreadable);
+      report.failures.push({ id: r.id, error: unreadableNote(unreadable), kind: reply ? classifyS3(reply) : 'other' });
+    }
+  }
+  report.remove = report.remove.filter((r) => !left(r.id));
+  const deletable = [...plan.remove.map((r) => r.item), ...staleIncomplete].filter((e) => !left(e.backupId));
   report.freedBytes = report.remove.reduce((s, r) => s + r.bytes, 0);
 
   // Defence in depth: the planner's guarantees, checked again right before anything irreversible.
@@ -176,19 +187,19 @@ export async function pruneS3(
   if ((newestComplete && removeIds.has(newestComplete.backupId)) || (verified && removeIds.has(verified.backupId))) {
     throw new Error('bug: the plan deletes the newest complete or newest verified backup; nothing was deleted');
   }
-  const keys = [...plan.remove.map((r) => r.item), ...staleIncomplete].flatMap((e) => e.keys);
+  const keys = deletable.flatMap((e) => e.keys);
   if (keys.some((k) => !k.startsWith(dbPrefix)))
     throw new Error(`bug: a key outside ${dbPrefix} was planned for deletion; nothing was deleted`);
 
   writeFileSync(o.planFile, JSON.stringify(report, null, 2) + '\n');
   deps.log.info(
-    `${report.policy} (${o.timeZone}): ${report.keep.length} kept, ${report.remove.length} to delete (${formatBytes(report.freedBytes)}), ${report.untouched.length} untouched, ${staleUploads.length} stale upload(s) under ${where}`,
+    `${report.policy} (${o.timeZone}): ${report.keep.length} kept, ${report.remove.length} to delete (${formatBytes(report.freedBytes)}), ${report.locked.length} locked (S3 Object Lock), ${report.untouched.length} untouched, ${staleUploads.length} stale upload(s) under ${where}`,
   );
   if (o.dryRun) {
     deps.log.info('Dry run: nothing was deleted.');
     return report;
   }
-  const failed = await deleteBackups(store, dbPrefix, [...plan.remove.map((r) => r.item), ...staleIncomplete]);
+  const failed = await deleteBackups(store, dbPrefix, deletable);
   for (const f of failed) report.failures.push({ id: f.key, error: f.error, kind: f.kind });
   for (const u of staleUploads) {
     await store.abortMultipartUpload(u.key, u.uploadId).catch((e: Error) => {
@@ -227,8 +238,9 @@ export function deletionFailures(report: PruneReport, target: 's3' | 'neon'): Er
 
 /** A month-by-day calendar of kept and deleted backups: the plan at a glance. */
 export function calendarPicture(report: PruneReport): string {
-  const days = new Map<string, 'keep' | 'remove'>();
+  const days = new Map<string, 'keep' | 'remove' | 'locked'>();
   for (const r of report.remove) days.set(r.time.slice(0, 10), days.get(r.time.slice(0, 10)) ?? 'remove');
+  for (const l of report.locked) days.set(l.time.slice(0, 10), 'locked');
   for (const k of report.keep) days.set(k.time.slice(0, 10), 'keep');
   if (days.size === 0) return '';
   const months = [...new Set([...days.keys()].map((d) => d.slice(0, 7)))].sort().reverse();
@@ -239,7 +251,7 @@ export function calendarPicture(report: PruneReport): string {
   for (const m of months) {
     const cells = Array.from({ length: 31 }, (_, i) => {
       const v = days.get(`${m}-${String(i + 1).padStart(2, '0')}`);
-      return v === 'keep' ? '🟩' : v === 'remove' ? '🟥' : '';
+      return v === 'keep' ? '🟩' : v === 'remove' ? '🟥' : v === 'locked' ? '🔒' : '';
     });
     lines.push(`| ${m} | ${cells.join(' | ')} |`);
   }
@@ -249,7 +261,7 @@ export function calendarPicture(report: PruneReport): string {
 export function pruneSummary(r: PruneReport, limit = 100): string {
   const verb = r.dryRun ? 'would delete' : 'deleted';
   const lines = [
-    `## Retention ${r.dryRun ? 'plan (dry run: nothing deleted)' : 'applied'}: ${r.keep.length} kept, ${r.remove.length} ${verb} (${formatBytes(r.freedBytes)})`,
+    `## Retention ${r.dryRun ? 'plan (dry run: nothing deleted)' : 'applied'}: ${r.keep.length} kept, ${r.remove.length} ${verb} (${formatBytes(r.freedBytes)})${r.locked.length ? `, ${r.locked.length} locked` : ''}`,
     '',
     `\`${r.where}\` · ${r.policy} · days in ${r.timeZone}`,
     '',
@@ -262,7 +274,13 @@ export function pruneSummary(r: PruneReport, limit = 100): string {
       '',
     );
   const picture = calendarPicture(r);
-  if (picture) lines.push('🟩 kept · 🟥 ' + verb + ' (by backup day, UTC)', '', picture, '');
+  if (picture)
+    lines.push(
+      `🟩 kept · 🟥 ${verb}${r.locked.length ? ' · 🔒 locked' : ''} (by backup day, UTC)`,
+      '',
+      picture,
+      '',
+    );
   lines.push('### Kept', '', '| Backup | Time | Size | Why |', '|---|---|---|---|');
   for (const k of r.keep.slice(0, limit))
     lines.push(`| \`${k.name ?? k.id}\` | ${k.time} | ${formatBytes(k.bytes)} | ${k.reasons!.join(', ')} |`);
@@ -277,6 +295,20 @@ export function pruneSummary(r: PruneReport, limit = 100): string {
   for (const d of r.remove.slice(0, limit))
     lines.push(`| \`${d.name ?? d.id}\` | ${d.time} | ${formatBytes(d.bytes)} | ${d.note ?? 'no rule keeps it'} |`);
   if (r.remove.length > limit) lines.push(`| ... ${r.remove.length - limit} more in the plan file | | | |`);
+  if (r.locked.length) {
+    lines.push(
+      '',
+      '### Locked (S3 Object Lock): left in place',
+      '',
+      'No rule keeps these, but the store protects them until their retain-until date; a later run deletes them then.',
+      '',
+      '| Backup | Time | Size | Locked until |',
+      '|---|---|---|---|',
+    );
+    for (const l of r.locked.slice(0, limit))
+      lines.push(`| \`${l.id}\` | ${l.time} | ${formatBytes(l.bytes)} | ${l.note} |`);
+    if (r.locked.length > limit) lines.push(`| ... ${r.locked.length - limit} more in the plan file | | | |`);
+  }
   if (r.untouched.length) {
     lines.push('', '### Untouched', '', ...r.untouched.slice(0, limit).map((u) => `- \`${u.id}\`: ${u.note}`));
   }

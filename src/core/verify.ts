@@ -9,6 +9,7 @@ import { UserError } from '../lib/errors.js';
 import { compactUtc, databasePrefix } from '../lib/keys.js';
 import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
 import { githubContext, type Manifest } from '../lib/manifest.js';
+import { recordLock } from '../lib/object-lock.js';
 import { connectPg, quoteIdent } from '../lib/pg-client.js';
 import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
 import { findPgRestore, pgRestoreTooOld, readArchiveHeader, versionMajor } from '../lib/dump-version.js';
@@ -508,7 +509,8 @@ async function writeRecord(
     versions: { server: server.split(' ')[0], pgRestore },
     github: githubContext(),
   };
-  await store.putJson(key, record);
+  // Locked like its backup (S3 Object Lock), read from the manifest.
+  await store.putJson(key, record, undefined, recordLock(r.manifest, new Date()));
   return key;
 }
 

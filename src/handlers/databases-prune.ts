@@ -51,6 +51,10 @@ export async function pruneStreams(
     'freed-bytes',
     sumOf(reports, (x) => x.report.freedBytes),
   );
+  io.setOutput(
+    'locked',
+    sumOf(reports, (x) => x.report.locked.length),
+  );
   io.setOutput('plan-file', settings.planFile);
   const failures: StreamFailure[] = [
     ...run.failures,
@@ -73,14 +77,14 @@ function pruneStreamsSummary(
   const lines = [
     `## Retention over ${reports.length + errors.length} stream(s)${dryRun ? ' (dry run: nothing deleted)' : ''}`,
     '',
-    `| Stream | Kept | ${dryRun ? 'Would delete' : 'Deleted'} | Freed | Failures |`,
-    '|---|---|---|---|---|',
+    `| Stream | Kept | ${dryRun ? 'Would delete' : 'Deleted'} | Freed | Locked | Failures |`,
+    '|---|---|---|---|---|---|',
   ];
   for (const { stream, report } of reports)
     lines.push(
-      `| \`${stream}\` | ${report.keep.length} | ${report.remove.length} | ${formatBytes(report.freedBytes)} | ${report.failures.length || ''} |`,
+      `| \`${stream}\` | ${report.keep.length} | ${report.remove.length} | ${formatBytes(report.freedBytes)} | ${report.locked.length || ''} | ${report.failures.length || ''} |`,
     );
-  for (const f of errors) lines.push(`| \`${f.name}\` | | | | ❌ ${cell(f.error)} |`);
+  for (const f of errors) lines.push(`| \`${f.name}\` | | | | | ❌ ${cell(f.error)} |`);
   lines.push('');
   for (const { report } of reports) lines.push(pruneSummary(report).replace(/^## /gm, '### '));
   return lines.join('\n');

@@ -11,6 +11,8 @@ import { backupsOutput } from '../core/multi-backup.js';
 import type { DatabaseSelection } from '../core/multi-database.js';
 import { backupDatabases } from './databases-backup.js';
 import { readDatabaseSelection } from './multi-database.js';
+import { readObjectLock } from './object-lock.js';
+import { requireBucketObjectLock } from '../lib/object-lock-store.js';
 
 const REFUSED_CLASSES = ['GLACIER', 'DEEP_ARCHIVE'];
 const STORAGE_CLASSES = [
@@ -99,12 +101,19 @@ export function readBackupInputs(
     partSizeMiB: inputs.int('part-size-mb', 5, 512),
     s3Endpoint: s3.endpoint,
     globals: inputs.bool('globals'),
+    objectLock: readObjectLock(inputs),
   };
   return { options, store: ObjectStore.fromOptions(s3), selection };
 }
 
 export async function pgdumpToS3(inputs: InputReader, io: RunIO): Promise<void> {
   const { options, store, selection } = readBackupInputs(inputs, io);
+  if (options.objectLock) {
+    await requireBucketObjectLock(store, options.objectLock);
+    io.log.info(
+      `S3 Object Lock (${options.objectLock.mode}): every object of the backup is retained for ${options.objectLock.days} day(s) from its start`,
+    );
+  }
   if (selection) return backupDatabases(options, selection, store, io);
   const r = await runBackup(options, { store, log: io.log, cancel: io.cancel });
   io.setOutput('backups', backupsOutput([{ database: options.source.database, result: r }]));

@@ -101,6 +101,7 @@ export async function pruneRetention(inputs: InputReader, io: RunIO): Promise<vo
   io.setOutput('kept', report.keep.length);
   io.setOutput('deleted', report.remove.length);
   io.setOutput('freed-bytes', report.freedBytes);
+  io.setOutput('locked', report.locked.length);
   io.setOutput('plan-file', settings.planFile);
   await io.summary(pruneSummary(report));
   if (report.failures.length) throw deletionFailures(report, target);

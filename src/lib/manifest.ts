@@ -67,6 +67,11 @@ export interface Manifest {
   artifacts: Artifact[];
   /** Absent in backups written before globals were captured. */
   globals?: GlobalsNote;
+  /**
+   * S3 Object Lock: every object of the backup (artifacts, RECOVERY.md, this manifest) was written in `mode` with
+   * retain-until `retainUntil` (`startedAt` + `days`); verification records take the same date. Absent: no lock.
+   */
+  objectLock?: { mode: 'governance' | 'compliance'; days: number; retainUntil: string };
   tables: TableCount[];
   largeObjects: number;
   totalRows: number;

@@ -14,7 +14,9 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { Cancellation } from './cancel.js';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { addContentMd5ForLockedWrites } from './content-md5.js';
 import { FaultError, inputError, isReported, UserError, type ServiceReply } from './errors.js';
+import { lockParams, type ObjectLockWrite } from './object-lock.js';
 import type { InputReader } from './inputs.js';
 
 export interface S3Options {
@@ -165,6 +167,8 @@ export interface UploadOptions {
   contentType?: string;
   /** A cancel aborts the upload and its parts. */
   cancel?: Cancellation;
+  /** S3 Object Lock retention of the object (src/lib/object-lock.ts). */
+  lock?: ObjectLockWrite;
 }
 
 /**
@@ -193,6 +197,7 @@ export class ObjectStore {
       },
       { step: 'initialize', name: 'pbaCountRetries' },
     );
+    addContentMd5ForLockedWrites(client);
   }
 
   private countAttempts(attempts: number | undefined) {
@@ -243,6 +248,7 @@ export class ObjectStore {
         StorageClass: o.storageClass && o.storageClass !== 'STANDARD' ? (o.storageClass as StorageClass) : undefined,
         ServerSideEncryption: o.sse?.mode as ServerSideEncryption | undefined,
         SSEKMSKeyId: o.sse?.kmsKeyId,
+        ...lockParams(o.lock),
       },
     });
     const done = upload.done();
@@ -302,7 +308,7 @@ export class ObjectStore {
     return JSON.stringify(value, null, 2) + '\n';
   }
 
-  async putJson(key: string, value: unknown, sse?: UploadOptions['sse']): Promise<void> {
+  async putJson(key: string, value: unknown, sse?: UploadOptions['sse'], lock?: ObjectLockWrite): Promise<void> {
     try {
       await this.client.send(
         new PutObjectCommand({
@@ -312,6 +318,7 @@ export class ObjectStore {
           ContentType: 'application/json',
           ServerSideEncryption: sse?.mode as ServerSideEncryption | undefined,
           SSEKMSKeyId: sse?.kmsKeyId,
+          ...lockParams(lock),
         }),
       );
     } catch (e) {
@@ -319,7 +326,13 @@ export class ObjectStore {
     }
   }
 
-  async putText(key: string, body: string, contentType: string, sse?: UploadOptions['sse']): Promise<void> {
+  async putText(
+    key: string,
+    body: string,
+    contentType: string,
+    sse?: UploadOptions['sse'],
+    lock?: ObjectLockWrite,
+  ): Promise<void> {
     try {
       await this.client.send(
         new PutObjectCommand({
@@ -329,6 +342,7 @@ export class ObjectStore {
           ContentType: contentType,
           ServerSideEncryption: sse?.mode as ServerSideEncryption | undefined,
           SSEKMSKeyId: sse?.kmsKeyId,
+          ...lockParams(lock),
         }),
       );
     } catch (e) {

@@ -3,7 +3,8 @@
 // - a bucket is lock-enabled only when created with `x-amz-bucket-object-lock-enabled: true`;
 //   GetObjectLockConfiguration answers ObjectLockConfigurationNotFoundError for the others;
 // - PutObject / CreateMultipartUpload with `x-amz-object-lock-mode` and `-retain-until-date` on a bucket without
-//   Object Lock is refused (InvalidRequest), as is a PutObject with them but without Content-MD5 or a checksum;
+//   Object Lock is refused (InvalidRequest), as is a PutObject with them but without Content-MD5 or a checksum, and
+//   an UploadPart of such a multipart upload without one (S3: "required if object lock parameters are specified");
 // - the retention is kept per key (GetObjectRetention, and the headers on HEAD/GET);
 // - DeleteObject and DeleteObjects of a key before its retain-until date answer AccessDenied, except GOVERNANCE
 //   with `x-amz-bypass-governance-retention: true`; an overwrite is refused the same way.
@@ -70,6 +71,21 @@ exports.objectLock = function objectLock(store) {
     }
     return false;
   };
+  /** Content-MD5, or an SDK checksum (x-amz-checksum-* header, or announced for the aws-chunked trailer). */
+  const checksummed = (req) =>
+    Boolean(
+      req.headers['content-md5'] ||
+        req.headers['x-amz-sdk-checksum-algorithm'] ||
+        req.headers['x-amz-trailer'] ||
+        Object.keys(req.headers).some((h) => h.startsWith('x-amz-checksum-')),
+    );
+  const refuseUnchecksummed = (res, what) =>
+    sendError(
+      res,
+      400,
+      'InvalidRequest',
+      `Content-MD5 OR x-amz-checksum- HTTP header is required for ${what} requests with Object Lock parameters`,
+    );
   const headers = (res, r) => {
     res.setHeader('x-amz-object-lock-mode', r.mode);
     res.setHeader('x-amz-object-lock-retain-until-date', r.until.toISOString());
@@ -158,21 +174,16 @@ exports.objectLock = function objectLock(store) {
       const lock = lockOf(req);
       if (!lock) return false;
       if (refuseLock(res, bucket, lock)) return true;
-      const checksummed =
-        req.headers['content-md5'] ||
-        req.headers['x-amz-sdk-checksum-algorithm'] ||
-        Object.keys(req.headers).some((h) => h.startsWith('x-amz-checksum-'));
-      if (!checksummed) {
-        sendError(
-          res,
-          400,
-          'InvalidRequest',
-          'Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters',
-        );
+      if (!checksummed(req)) {
+        refuseUnchecksummed(res, 'Put Object');
         return true;
       }
       afterSuccess(res, () => retention.set(id, lock));
       return false;
+    }
+    if (req.method === 'PUT' && q.has('uploadId') && q.has('partNumber') && pending.has(id) && !checksummed(req)) {
+      refuseUnchecksummed(res, 'Upload Part');
+      return true;
     }
     if (req.method === 'POST' && q.has('uploads')) {
       const lock = lockOf(req);

@@ -4,7 +4,9 @@ import {
   GetObjectLockConfigurationCommand,
   GetObjectRetentionCommand,
   PutObjectCommand,
+  S3Client,
 } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import { listKeys, startS3, type TestS3 } from '../harness/index.js';
 
 let s3: TestS3;
@@ -68,4 +70,38 @@ test('the test S3 server implements Object Lock as S3 documents it', async () =>
     ),
   ).toBe('AccessDenied');
   expect(await listKeys(s3.client, locked)).toEqual(['comp']);
+});
+
+test('the test S3 server refuses the parts of a locked multipart upload that carry no checksum, as S3 documents', async () => {
+  const locked = await s3.createBucket('lock-parts', { objectLock: true });
+  const upload = (client: S3Client, Key: string) =>
+    new Upload({
+      client,
+      partSize: 5 * 1024 * 1024,
+      params: {
+        Bucket: locked,
+        Key,
+        Body: Buffer.alloc(6 * 1024 * 1024, 7),
+        ObjectLockMode: 'COMPLIANCE',
+        ObjectLockRetainUntilDate: new Date(Date.now() + DAY),
+      },
+    }).done();
+  // s3.client sends no checksum it is not required to (WHEN_REQUIRED): S3 refuses the first part.
+  expect(await errorName(upload(s3.client, 'bare'))).toBe('InvalidRequest');
+  const checksummed = new S3Client({
+    endpoint: s3.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.env.AWS_ACCESS_KEY_ID!, secretAccessKey: s3.env.AWS_SECRET_ACCESS_KEY! },
+    requestChecksumCalculation: 'WHEN_SUPPORTED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  try {
+    await upload(checksummed, 'with-crc32');
+  } finally {
+    checksummed.destroy();
+  }
+  const r = await s3.client.send(new GetObjectRetentionCommand({ Bucket: locked, Key: 'with-crc32' }));
+  expect(r.Retention?.Mode).toBe('COMPLIANCE');
+  expect(await listKeys(s3.client, locked)).toEqual(['with-crc32']);
 });
