@@ -275,12 +275,7 @@ export function pruneSummary(r: PruneReport, limit = 100): string {
     );
   const picture = calendarPicture(r);
   if (picture)
-    lines.push(
-      `🟩 kept · 🟥 ${verb}${r.locked.length ? ' · 🔒 locked' : ''} (by backup day, UTC)`,
-      '',
-      picture,
-      '',
-    );
+    lines.push(`🟩 kept · 🟥 ${verb}${r.locked.length ? ' · 🔒 locked' : ''} (by backup day, UTC)`, '', picture, '');
   lines.push('### Kept', '', '| Backup | Time | Size | Why |', '|---|---|---|---|');
   for (const k of r.keep.slice(0, limit))
     lines.push(`| \`${k.name ?? k.id}\` | ${k.time} | ${formatBytes(k.bytes)} | ${k.reasons!.join(', ')} |`);

@@ -17,8 +17,7 @@ export function readObjectLock(inputs: InputReader): ObjectLockSetting | undefin
       'Set `object-lock-mode` to `governance` (users with s3:BypassGovernanceRetention can still delete) or `compliance` (nobody can, not even the root account), or clear `object-lock-days`.',
     );
   const mode = (['governance', 'compliance'] as const).find((m) => m === modeText.toLowerCase()) as
-    | LockMode
-    | undefined;
+    LockMode | undefined;
   if (!mode)
     throw inputError(
       'object-lock-mode',

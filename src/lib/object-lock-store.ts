@@ -8,9 +8,7 @@ import { classifyS3, s3Reply, type ObjectStore } from './s3.js';
  * Whether the bucket has Object Lock enabled: `denied` when the credentials may not read the setting
  * (s3:GetBucketObjectLockConfiguration), `unsupported` when the store does not implement it.
  */
-export async function bucketObjectLock(
-  store: ObjectStore,
-): Promise<'enabled' | 'disabled' | 'denied' | 'unsupported'> {
+export async function bucketObjectLock(store: ObjectStore): Promise<'enabled' | 'disabled' | 'denied' | 'unsupported'> {
   try {
     const out = await store.client.send(new GetObjectLockConfigurationCommand({ Bucket: store.bucket }));
     return out.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled' ? 'enabled' : 'disabled';

@@ -75,9 +75,9 @@ exports.objectLock = function objectLock(store) {
   const checksummed = (req) =>
     Boolean(
       req.headers['content-md5'] ||
-        req.headers['x-amz-sdk-checksum-algorithm'] ||
-        req.headers['x-amz-trailer'] ||
-        Object.keys(req.headers).some((h) => h.startsWith('x-amz-checksum-')),
+      req.headers['x-amz-sdk-checksum-algorithm'] ||
+      req.headers['x-amz-trailer'] ||
+      Object.keys(req.headers).some((h) => h.startsWith('x-amz-checksum-')),
     );
   const refuseUnchecksummed = (res, what) =>
     sendError(
