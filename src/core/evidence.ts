@@ -16,6 +16,8 @@ export interface BackupFact {
   encryption: string;
   artifacts: { name: string; key: string; bytes: number; sha256: string }[];
   github: { repository: string; runUrl: string; sha: string } | null;
+  /** S3 Object Lock the backup was written with (its manifest's `objectLock`): immutable until `retainUntil`. */
+  objectLock?: { mode: string; retainUntil: string };
 }
 
 export interface VerificationFact {

@@ -5,6 +5,7 @@ import { UserError } from '../lib/errors.js';
 import { compactUtc, databasePrefix, isoSeconds } from '../lib/keys.js';
 import { formatSeconds, type Logger } from '../lib/log.js';
 import { githubContext, type Manifest } from '../lib/manifest.js';
+import { recordLock, type ObjectLockWrite } from '../lib/object-lock.js';
 import type { NeonApi } from '../lib/neon.js';
 import { connectPg } from '../lib/pg-client.js';
 import { parsePgUrl } from '../lib/pg-url.js';
@@ -234,7 +235,13 @@ export async function runNeonVerify(
     await client?.end().catch(() => undefined);
     await removeBranch.run();
   }
-  result.verificationKey = await writeNeonRecord(store, entry.manifestKey!, result, startedAt);
+  result.verificationKey = await writeNeonRecord(
+    store,
+    entry.manifestKey!,
+    result,
+    startedAt,
+    recordLock(manifest, new Date()),
+  );
   return result;
 }
 
@@ -266,6 +273,8 @@ async function writeNeonRecord(
   manifestKey: string,
   r: NeonVerifyResult,
   at: Date,
+  /** Locked like its backup (S3 Object Lock), read from the manifest. */
+  lock?: ObjectLockWrite,
 ): Promise<string> {
   const prefix = manifestKey.slice(0, -'manifest.json'.length);
   const key = `${prefix}verifications/${compactUtc(at)}-neon-${randomBytes(2).toString('hex')}.json`;
@@ -287,7 +296,7 @@ async function writeNeonRecord(
     github: githubContext(),
     neon: r.facts,
   };
-  await store.putJson(key, record);
+  await store.putJson(key, record, undefined, lock);
   return key;
 }
 

@@ -89,6 +89,14 @@ export function recoveryMarkdown(m: Manifest, ctx: RecoveryContext): string {
     ['Started', m.startedAt],
     ...(m.snapshotAt ? ([['Data as of (snapshot)', m.snapshotAt]] as [string, string][]) : []),
     ['Completed', m.completedAt],
+    ...(m.objectLock
+      ? ([
+          [
+            'S3 Object Lock',
+            `${m.objectLock.mode} mode: no object of this backup can be deleted or overwritten before ${m.objectLock.retainUntil}`,
+          ],
+        ] as [string, string][])
+      : []),
     ...(m.source
       ? ([
           [

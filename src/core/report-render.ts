@@ -96,11 +96,11 @@ export function reportMarkdown(r: EvidenceReport): string {
     out.push(
       '### Backups',
       '',
-      '| Time | Backup | Kind | Size | SHA-256 | Encryption | Verified | Run |',
-      '|---|---|---|---|---|---|---|---|',
+      '| Time | Backup | Kind | Size | SHA-256 | Encryption | Immutable until | Verified | Run |',
+      '|---|---|---|---|---|---|---|---|---|',
       ...d.backups.map(
         (b) =>
-          `| ${b.time.toISOString()} | \`${b.backupId}\` | ${b.kind} | ${formatBytes(b.bytes)} | \`${b.sha256}\` | ${b.encryption} | ${b.verified ?? '–'} | ${b.github ? `[${b.github.repository}@${b.github.sha.slice(0, 7)}](${b.github.runUrl})` : '–'} |`,
+          `| ${b.time.toISOString()} | \`${b.backupId}\` | ${b.kind} | ${formatBytes(b.bytes)} | \`${b.sha256}\` | ${b.encryption} | ${lockCell(b)} | ${b.verified ?? '–'} | ${b.github ? `[${b.github.repository}@${b.github.sha.slice(0, 7)}](${b.github.runUrl})` : '–'} |`,
       ),
       '',
       '### Verifications',
@@ -271,7 +271,7 @@ function databaseHtml(r: EvidenceReport, d: StreamReport): string {
   parts.push(
     '<h3>Backups</h3>',
     htmlTable(
-      ['Time', 'Backup', 'Kind', 'Size', 'SHA-256', 'Encryption', 'Verified', 'Run'],
+      ['Time', 'Backup', 'Kind', 'Size', 'SHA-256', 'Encryption', 'Immutable until', 'Verified', 'Run'],
       d.backups.map((b) => [
         esc(b.time.toISOString()),
         `<code>${esc(b.backupId)}</code>`,
@@ -279,6 +279,7 @@ function databaseHtml(r: EvidenceReport, d: StreamReport): string {
         esc(formatBytes(b.bytes)),
         `<code>${esc(b.sha256)}</code>`,
         esc(b.encryption),
+        esc(lockCell(b)),
         b.verified ?? '–',
         b.github
           ? `<a href="${esc(b.github.runUrl)}">${esc(b.github.repository)}</a> <code>${esc(b.github.sha.slice(0, 7))}</code>`
@@ -325,4 +326,9 @@ Declared: ${esc(declared(r))}</p></header>
 ${r.databases.map((d) => databaseHtml(r, d)).join('\n')}
 </body></html>
 `;
+}
+
+/** S3 Object Lock evidence of one backup: its retain-until date and mode, or a dash. */
+function lockCell(b: { objectLock?: { mode: string; retainUntil: string } }): string {
+  return b.objectLock ? `${b.objectLock.retainUntil} (Object Lock, ${b.objectLock.mode})` : '–';
 }

@@ -82,6 +82,7 @@ export async function gatherFacts(
       encryption: encryptionOf(m),
       artifacts: m.artifacts.map((a) => ({ name: a.name, key: a.key, bytes: a.bytes, sha256: a.sha256 })),
       github: m.github ? { repository: m.github.repository, runUrl: m.github.runUrl, sha: m.github.sha } : null,
+      ...(m.objectLock ? { objectLock: { mode: m.objectLock.mode, retainUntil: m.objectLock.retainUntil } } : {}),
     };
   });
   const recordKeys = complete.flatMap((e) => e.verificationKeys).filter((k) => (keyTime(k) ?? from) >= from);

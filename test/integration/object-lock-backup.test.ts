@@ -102,6 +102,22 @@ test('a locked backup: every object retained until its start + days, the record 
   expect(verify.errors).toEqual([]);
   expect(verify.outputs.status).toBe('passed');
   expect(await retention(bucket, verify.outputs['verification-key']!)).toEqual({ mode: 'GOVERNANCE', until });
+
+  // Someone with only the bucket reads the lock in RECOVERY.md; an auditor in the evidence report.
+  const recovery = (await getObjectBytes(s3.client, bucket, prefix + 'RECOVERY.md')).toString('utf8');
+  expect(recovery).toContain(
+    `| S3 Object Lock | governance mode: no object of this backup can be deleted or overwritten before ${until} |`,
+  );
+  const report = await runBundle('backup-report', { databases: 'app', ...s3Inputs(bucket) }, s3.env);
+  expect(report.errors).toEqual([]);
+  const json = JSON.parse(readFileSync(report.outputs['json-path']!, 'utf8')) as {
+    databases: { backups: { backupId: string; objectLock?: unknown }[] }[];
+  };
+  expect(json.databases[0]!.backups.map((b) => [b.backupId, b.objectLock])).toEqual([
+    [backup.outputs['backup-id'], { mode: 'governance', retainUntil: until }],
+  ]);
+  expect(readFileSync(report.outputs['markdown-path']!, 'utf8')).toContain(`| ${until} (Object Lock, governance) |`);
+  expect(readFileSync(report.outputs['html-path']!, 'utf8')).toContain(`${until} (Object Lock, governance)`);
 }, 180_000);
 
 test('a bucket without Object Lock: a clear error naming the bucket setting, before anything is dumped', async () => {
