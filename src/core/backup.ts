@@ -9,9 +9,10 @@ import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
 import { githubContext, type Compression, type Manifest, type TableCount } from '../lib/manifest.js';
 import { retainUntil, type ObjectLockSetting } from '../lib/object-lock.js';
 import { matchesTable, schemaPattern, tablePattern } from '../lib/pg-pattern.js';
-import { connectPg, quoteIdent } from '../lib/pg-client.js';
+import { connectPg } from '../lib/pg-client.js';
+import { exactRowCount, serverVersion as readServerVersion, userTables } from '../lib/pg-catalog.js';
 import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
-import { findPgTool, serverMajor } from '../lib/pgtools.js';
+import { findPgTool } from '../lib/pgtools.js';
 import { Cancellation } from '../lib/cancel.js';
 import type { ChildWatch } from '../lib/process.js';
 import { missingProgram, spawnDumpPipeline } from '../lib/dump-pipeline.js';
@@ -99,11 +100,7 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
   const client = await connectPg(o.source, 'database-url');
   let dumpStarted = false;
   try {
-    const version = await client.query<{ n: string; v: string }>(
-      "SELECT current_setting('server_version_num') AS n, current_setting('server_version') AS v",
-    );
-    const serverVersion = version.rows[0]!.v.split(' ')[0]!;
-    const major = serverMajor(Number(version.rows[0]!.n));
+    const { version: serverVersion, major } = await readServerVersion(client);
     const pgDump = await findPgTool(
       'pg_dump',
       major,
@@ -346,17 +343,9 @@ async function listTables(
   client: pg.Client,
   o: BackupOptions,
 ): Promise<{ schema: string; name: string; excluded: boolean }[]> {
-  const res = await client.query<{ schema: string; name: string }>(`
-    SELECT n.nspname AS schema, c.relname AS name
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind = 'r'
-      AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-      AND n.nspname !~ '^pg_(toast|temp)'
-      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
-    ORDER BY 1, 2`);
   const schemaFilters = o.schemas.map(schemaPattern);
   const excluded = o.excludeTableData.map(tablePattern);
-  return res.rows
+  return (await userTables(client))
     .filter((t) => schemaFilters.length === 0 || schemaFilters.some((re) => re.test(t.schema)))
     .map((t) => ({ ...t, excluded: excluded.some((p) => matchesTable(p, t.schema, t.name)) }));
 }
@@ -371,10 +360,7 @@ async function countRows(
       out.push({ schema: t.schema, name: t.name, rows: 0, dataExcluded: true });
       continue;
     }
-    const r = await client.query<{ n: string }>(
-      `SELECT count(*) AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`,
-    );
-    out.push({ schema: t.schema, name: t.name, rows: Number(r.rows[0]!.n) });
+    out.push({ schema: t.schema, name: t.name, rows: await exactRowCount(client, t) });
   }
   return out;
 }

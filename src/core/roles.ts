@@ -9,6 +9,7 @@ import { UserError } from '../lib/errors.js';
 import { extensionsInToc, missingExtensionsMessage } from '../lib/extensions.js';
 import type { Logger } from '../lib/log.js';
 import { quoteIdent } from '../lib/pg-client.js';
+import { serverVersion } from '../lib/pg-catalog.js';
 import type { PgTool } from '../lib/pgtools.js';
 import { run } from '../lib/process.js';
 import { createRoleSql, referencedRoles, roleAttributesFromGlobals } from '../lib/roles.js';
@@ -44,8 +45,7 @@ export async function checkExtensions(admin: pg.Client, extensions: string[]): P
   );
   const missing = extensions.filter((e) => !available.has(e));
   if (missing.length === 0) return;
-  const server = (await admin.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v;
-  throw new UserError(missingExtensionsMessage(missing, server.split(' ')[0]!));
+  throw new UserError(missingExtensionsMessage(missing, (await serverVersion(admin)).version));
 }
 
 export async function missingRoles(admin: pg.Client, roles: string[]): Promise<string[]> {

@@ -10,10 +10,11 @@ import { compactUtc, databasePrefix } from '../lib/keys.js';
 import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
 import { githubContext, type Manifest } from '../lib/manifest.js';
 import { recordLock } from '../lib/object-lock.js';
-import { connectPg, quoteIdent } from '../lib/pg-client.js';
+import { connectPg } from '../lib/pg-client.js';
+import { exactRowCount, serverVersion as readServerVersion, userTables } from '../lib/pg-catalog.js';
 import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
 import { findPgRestore, pgRestoreTooOld, readArchiveHeader, versionMajor } from '../lib/dump-version.js';
-import { serverMajor, type PgTool } from '../lib/pgtools.js';
+import type { PgTool } from '../lib/pgtools.js';
 import { run } from '../lib/process.js';
 import type { ObjectStore } from '../lib/s3.js';
 import { summarizeRestoreErrors } from '../lib/extensions.js';
@@ -167,11 +168,7 @@ export async function runVerify(o: VerifyOptions, deps: VerifyDeps): Promise<Ver
   };
 
   const admin = await connectPg(o.target, 'target-url');
-  const serverVersion = (
-    await admin.query<{ v: string; n: string }>(
-      "SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n",
-    )
-  ).rows[0]!;
+  const server = await readServerVersion(admin);
   const dumpVersions = {
     backupId: entry.backupId,
     pgDumpVersion: manifest.source.pgDumpVersion,
@@ -181,7 +178,7 @@ export async function runVerify(o: VerifyOptions, deps: VerifyDeps): Promise<Ver
   try {
     pgRestore = await findPgRestore(
       dumpVersions,
-      { version: serverVersion.v.split(' ')[0]!, major: serverMajor(Number(serverVersion.n)) },
+      { version: server.version, major: server.major },
       o.pgRestorePath ? { input: 'pg-restore-path', path: o.pgRestorePath } : undefined,
     );
   } catch (e) {
@@ -189,7 +186,7 @@ export async function runVerify(o: VerifyOptions, deps: VerifyDeps): Promise<Ver
     throw e;
   }
   log.info(
-    `Restoring with ${pgRestore.path} ${pgRestore.version} (backup written by pg_dump ${manifest.source.pgDumpVersion}) into PostgreSQL ${serverVersion.v.split(' ')[0]}`,
+    `Restoring with ${pgRestore.path} ${pgRestore.version} (backup written by pg_dump ${manifest.source.pgDumpVersion}) into PostgreSQL ${server.version}`,
   );
 
   let targetDb = o.target.database;
@@ -324,7 +321,7 @@ export async function runVerify(o: VerifyOptions, deps: VerifyDeps): Promise<Ver
   // A cancelled run is no verdict on the backup: it records nothing.
   cancel.throwIfCancelled();
   if (o.mode !== 'recover')
-    result.verificationKey = await writeRecord(store, entry, result, o, startedAt, serverVersion.v, pgRestore.version);
+    result.verificationKey = await writeRecord(store, entry, result, o, startedAt, server.full, pgRestore.version);
   return result;
 }
 
@@ -340,11 +337,7 @@ async function guardRestoreTarget(target: pg.Client, o: VerifyOptions): Promise<
   }
   // swap restores into an empty new database.
   if (o.strategy !== 'in-place') return;
-  const rows = (
-    await target.query<{ schema: string; name: string }>(`
-      SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'`)
-  ).rows;
+  const rows = await userTables(target, { partitioned: true });
   const clash = o.tables.length
     ? rows.filter((r) => o.tables.some((t) => t.schema === r.schema && t.name === r.name))
     : rows;
@@ -433,11 +426,7 @@ export async function compareCounts(
   only: QualifiedName[],
   result: Pick<VerifyResult, 'mismatches' | 'tablesChecked' | 'rowsChecked' | 'extraTables'>,
 ): Promise<void> {
-  const restored = (
-    await db.query<{ schema: string; name: string }>(`
-      SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'`)
-  ).rows;
+  const restored = await userTables(db);
   const has = new Set(restored.map((r) => `${r.schema}.${r.name}`));
   const expected = manifest.tables.filter(
     (t) => only.length === 0 || only.some((q) => q.schema === t.schema && q.name === t.name),
@@ -448,10 +437,7 @@ export async function compareCounts(
       result.mismatches.push({ table: name, expected: t.rows, actual: null });
       continue;
     }
-    const n = Number(
-      (await db.query<{ n: string }>(`SELECT count(*) AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`))
-        .rows[0]!.n,
-    );
+    const n = await exactRowCount(db, t);
     result.tablesChecked++;
     result.rowsChecked += n;
     if (n !== t.rows) result.mismatches.push({ table: name, expected: t.rows, actual: n });
