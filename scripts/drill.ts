@@ -2,11 +2,13 @@
 // clinic and the embedded S3 server; then the CLI bundle (exactly what users run) backs up, lists, verifies, and
 // after a simulated disaster restores into a new database and proves the data came back. Leaves nothing running.
 import {
-  tableCounts,
+  cliArgs,
   fixture,
   runCli,
+  s3TestInputs,
   startPostgres,
   startS3,
+  tableCounts,
   type TestPostgres,
   type TestS3,
 } from '../test/harness/index.js';
@@ -48,16 +50,7 @@ try {
   await pg.query(fixture('clinic.sql'), db);
   const bucket = await s3.createBucket('drill');
   console.log(`    postgres on port ${pg.port} (database ${db}), S3 at ${s3.endpoint}, bucket ${bucket}`);
-  const s3Args = [
-    '--s3-bucket',
-    bucket,
-    '--s3-endpoint',
-    s3.endpoint,
-    '--s3-force-path-style',
-    'true',
-    '--database',
-    'clinic',
-  ];
+  const s3Args = cliArgs(s3TestInputs(s3.endpoint, bucket, 'clinic'));
   const before = await counts(db);
 
   step(2, 'Nightly backup: pg_dump | zstd | S3, manifest written last');

@@ -229,3 +229,13 @@ export function findSecretsInLogs(secrets: string[]): string[] {
   }
   return hits;
 }
+
+/** Action inputs as CLI options (`{ 's3-bucket': 'b' }` -> `['--s3-bucket', 'b']`): the CLI takes the same names. */
+export function cliArgs(inputs: Record<string, string>): string[] {
+  return Object.entries(inputs).flatMap(([k, v]) => [`--${k}`, v]);
+}
+
+/** The inputs every test bucket on the embedded S3 server needs, for one database's stream. */
+export function s3TestInputs(endpoint: string, bucket: string, database: string): Record<string, string> {
+  return { 's3-bucket': bucket, 's3-endpoint': endpoint, 's3-force-path-style': 'true', database };
+}

@@ -1,6 +1,7 @@
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { readFileSync } from 'node:fs';
 import {
+  cliArgs,
   listKeys,
   runBundle,
   runCli,
@@ -68,8 +69,7 @@ afterAll(async () => {
 });
 
 test('list reports both broken backups with their reason, never as complete', async () => {
-  const args = Object.entries(s3Inputs()).flatMap(([k, v]) => [`--${k}`, v]);
-  const out = await runCli(['list', ...args], s3.env);
+  const out = await runCli(['list', ...cliArgs(s3Inputs())], s3.env);
   expect(out.exitCode).toBe(0);
   const rows = JSON.parse(out.stdout) as { backupId: string; complete: boolean; broken: string | null }[];
   const byId = new Map(rows.map((r) => [r.backupId, r]));

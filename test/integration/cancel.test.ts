@@ -1,9 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
+  cliArgs,
   listKeys,
   openMultipartUploads,
   runBundle,
+  s3TestInputs,
   startBundle,
   startCli,
   startPostgres,
@@ -183,19 +185,7 @@ describe('cancelling verify-restore (verify mode)', () => {
   test('the CLI, during the restore', async () => {
     const summaryFile = path.join(work, 'cli-verify-summary.md');
     const run = startCli(
-      [
-        'verify',
-        '--s3-bucket',
-        bucket,
-        '--s3-endpoint',
-        s3.endpoint,
-        '--s3-force-path-style',
-        'true',
-        '--database',
-        'slow',
-        '--target-url',
-        pg.url('postgres'),
-      ],
+      ['verify', ...cliArgs(s3TestInputs(s3.endpoint, bucket, 'slow')), '--target-url', pg.url('postgres')],
       { GITHUB_STEP_SUMMARY: summaryFile },
     );
     const tree = new TreeWatch(run.child.pid!);

@@ -2,15 +2,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
+  type ActionRun,
+  cliArgs,
   collectedLogs,
   fixture,
   repoRoot,
   runBundle,
   runCli,
+  s3TestInputs,
   startPostgres,
   startS3,
   tempDir,
-  type ActionRun,
   type TestPostgres,
   type TestS3,
 } from '../harness/index.js';
@@ -69,20 +71,7 @@ async function recover(db: string, inputs: Record<string, string>): Promise<Acti
 
 async function cli(db: string, args: string[]) {
   const r = await runCli(
-    [
-      'recover',
-      '--s3-bucket',
-      bucket,
-      '--s3-endpoint',
-      s3.endpoint,
-      '--s3-force-path-style',
-      'true',
-      '--database',
-      'shop',
-      '--target-url',
-      pg.url(db),
-      ...args,
-    ],
+    ['recover', ...cliArgs(s3TestInputs(s3.endpoint, bucket, 'shop')), '--target-url', pg.url(db), ...args],
     s3.env,
   );
   const outputs = r.exitCode === 0 ? (JSON.parse(r.stdout) as Record<string, string>) : {};

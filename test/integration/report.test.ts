@@ -2,7 +2,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
-import { listKeys, runBundle, runCli, startS3, tempDir, type TestS3 } from '../harness/index.js';
+import { cliArgs, listKeys, runBundle, runCli, startS3, tempDir, type TestS3 } from '../harness/index.js';
 
 let s3: TestS3;
 beforeAll(async () => {
@@ -251,7 +251,7 @@ test('the evidence report counts every backup, verification, failure and missing
   }
 
   // The CLI's `report` takes the same options.
-  const cli2 = await runCli(['report', ...Object.entries(inputs).flatMap(([k, v]) => [`--${k}`, v])], s3.env);
+  const cli2 = await runCli(['report', ...cliArgs(inputs)], s3.env);
   expect(cli2.exitCode).toBe(0);
   const out = JSON.parse(cli2.stdout) as Record<string, string>;
   expect(out.compliant).toBe('false');
