@@ -57,7 +57,7 @@ export function diskPlan(manifest: Manifest): DiskPlan {
 export function checkFreeSpace(dir: string, plan: DiskPlan, freeBytes = freeBytesAt(dir)): void {
   if (freeBytes === undefined || plan.needBytes <= freeBytes) return;
   throw new UserError(
-    `Not enough free disk for this verification: it keeps ${plan.what} in ${dir}, ${plan.exact ? '' : 'at least '}${formatBytes(plan.needBytes)}, and only ${formatBytes(freeBytes)} is free there. Nothing was downloaded. Free space or point RUNNER_TEMP at a larger disk, or back up with \`jobs\` of 2 or more: the data of such backups is streamed from S3 into pg_restore without a local copy.`,
+    `Not enough free disk for this verification: it keeps ${plan.what} in ${dir}, ${plan.exact ? '' : 'at least '}${formatBytes(plan.needBytes)}, and only ${formatBytes(freeBytes)} is free there. Nothing was downloaded. Free space, or point RUNNER_TEMP (the CLI: TMPDIR) at a larger disk, e.g. a larger runner or a mounted volume.`,
   );
 }
 
@@ -125,7 +125,7 @@ export async function fetchArtifact(
     if (decodeError !== undefined) {
       if (noSpace(decodeError))
         throw new UserError(
-          `The disk filled up while writing the decompressed ${artifact.key} to ${file} (${(decodeError as Error).message}). Free space or point RUNNER_TEMP at a larger disk, or back up with \`jobs\` of 2 or more: the data of such backups is streamed from S3 into pg_restore without a local copy.`,
+          `The disk filled up while writing the decompressed ${artifact.key} to ${file} (${(decodeError as Error).message}). Free space, or point RUNNER_TEMP (the CLI: TMPDIR) at a larger disk, e.g. a larger runner or a mounted volume.`,
         );
       if (decodeError instanceof UserError) throw decodeError;
       throw new DecodeFailed(`Decompressing ${artifact.key} failed: ${(decodeError as Error).message}`);

@@ -97,7 +97,7 @@ test('the manifest records the decompressed size; verifying writes only the deco
   expect(readdirSync(runnerTemp)).toEqual([]);
 });
 
-test('a disk too small for the decompressed dump is refused before any download, naming `jobs`', async () => {
+test('a disk too small for the decompressed dump is refused before any download, saying where to make room', async () => {
   const { prefix } = await backup('huge');
   const manifest = await readManifest(prefix);
   manifest.artifacts.find((a: { name: string }) => a.name === 'dump').uncompressedBytes = 4e15;
@@ -111,7 +111,7 @@ test('a disk too small for the decompressed dump is refused before any download,
     /Not enough free disk for this verification: it keeps the decompressed dump in .*, [\d.]+ TiB, and only/,
   );
   expect(error).toContain('Nothing was downloaded');
-  expect(error).toContain('`jobs`');
+  expect(error).toContain('point RUNNER_TEMP (the CLI: TMPDIR) at a larger disk');
   expect(run.logs).not.toMatch(/Downloaded and checked/);
   expect(readdirSync(runnerTemp)).toEqual([]);
   expect(await scratchDatabases()).toEqual([]);
