@@ -42,11 +42,12 @@ beforeAll(async () => {
   proxy = new HoldingProxy(s3.endpoint);
   await proxy.start();
   bucket = await s3.createBucket('cancel');
-  // Over 5 MiB of incompressible text, so that the dump goes up as a multipart upload of two parts.
+  // ~40 MB of incompressible text: more than the upload keeps in memory (4 parts of 5 MiB in flight), so that while
+  // the parts are held pg_dump is still running, blocked on its pipe (a smaller dump finishes before the cancel).
   bulk = await pg.createDatabase('bulk');
   await pg.query(
     `CREATE TABLE blob AS SELECT g AS id, (SELECT string_agg(md5(random()::text || g || i), '') FROM generate_series(1, 2) i) AS t
-     FROM generate_series(1, 100000) g`,
+     FROM generate_series(1, 600000) g`,
     bulk,
   );
   slow = await pg.createDatabase('slow');
