@@ -20,7 +20,7 @@ import {
   type VerificationRecord,
 } from './catalog.js';
 import { neonSnapshot, type PointInTime } from './neon-snapshot.js';
-import { compareCounts, runChecks, VerificationFailed, type CheckFailure, type TableMismatch } from './verify.js';
+import { compareCounts, runChecks, VerificationFailed, type VerificationOutcome } from './verify.js';
 
 /** The safety net: a verification branch that could not be deleted expires by itself after this long at least. */
 export const VERIFY_BRANCH_TTL_SECONDS = 3600;
@@ -41,19 +41,8 @@ export interface NeonVerifyOptions extends PointInTime {
   timeoutSeconds: number;
 }
 
-export interface NeonVerifyResult {
-  backupId: string;
-  status: 'passed' | 'failed';
-  rtoSeconds: number;
-  rpoSeconds: number;
-  tablesChecked: number;
-  rowsChecked: number;
-  verificationKey?: string;
-  failures: string[];
-  /** Counts that differ from the manifest: failures at an exact point, reported differences at an approximate one. */
-  mismatches: TableMismatch[];
-  extraTables: string[];
-  checkFailures: CheckFailure[];
+/** `mismatches`: failures at an exact point, reported differences at an approximate one. */
+export interface NeonVerifyResult extends VerificationOutcome {
   facts: NeonVerificationFacts;
   /** Set when the branch could not be deleted. */
   deleteError?: string;

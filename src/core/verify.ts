@@ -73,7 +73,8 @@ export interface CheckFailure {
   rows: Record<string, unknown>[];
 }
 
-export interface VerifyResult {
+/** What every verification (S3 restore, Neon point in time) finds out, whatever it restored into. */
+export interface VerificationOutcome {
   backupId: string;
   status: 'passed' | 'failed';
   rtoSeconds: number;
@@ -85,6 +86,9 @@ export interface VerifyResult {
   mismatches: TableMismatch[];
   extraTables: string[];
   checkFailures: CheckFailure[];
+}
+
+export interface VerifyResult extends VerificationOutcome {
   timings: Record<string, number>;
   manifest?: Manifest;
   restoredInto: string;
