@@ -31,6 +31,13 @@ export interface VerificationFact {
   runUrl: string | null;
 }
 
+/** How a verification proved its backup, as the report names it: a restore from S3 or a Neon point-in-time branch. */
+export function verificationMethod(mode: string): string {
+  if (mode === 'neon-pitr') return 'Neon point in time';
+  if (mode === 'verify') return 'S3 restore';
+  return mode;
+}
+
 /** A backup prefix without a manifest: a backup that failed or was interrupted (or is still running). */
 export interface IncompleteFact {
   backupId: string;

@@ -1,5 +1,5 @@
 import { formatBytes, formatSeconds } from '../lib/log.js';
-import type { Series, StreamReport } from './evidence.js';
+import { verificationMethod, type Series, type StreamReport } from './evidence.js';
 import type { EvidenceReport } from './report.js';
 
 /** The evidence report as Markdown (a job summary with Mermaid charts) and as one self-contained HTML page. Pure. */
@@ -105,11 +105,11 @@ export function reportMarkdown(r: EvidenceReport): string {
       '',
       '### Verifications',
       '',
-      '| Time | Backup | Status | RTO | RPO | Run |',
-      '|---|---|---|---|---|---|',
+      '| Time | Backup | Method | Status | RTO | RPO | Run |',
+      '|---|---|---|---|---|---|---|',
       ...d.verifications.map(
         (v) =>
-          `| ${v.verifiedAt.toISOString()} | \`${v.backupId}\` | ${v.status === 'passed' ? '✅ passed' : '❌ failed'} | ${dur(v.rtoSeconds)} | ${dur(v.rpoSeconds)} | ${v.runUrl ? `[run](${v.runUrl})` : '–'} |`,
+          `| ${v.verifiedAt.toISOString()} | \`${v.backupId}\` | ${verificationMethod(v.mode)} | ${v.status === 'passed' ? '✅ passed' : '❌ failed'} | ${dur(v.rtoSeconds)} | ${dur(v.rpoSeconds)} | ${v.runUrl ? `[run](${v.runUrl})` : '–'} |`,
       ),
       '',
     );
@@ -288,16 +288,17 @@ function databaseHtml(r: EvidenceReport, d: StreamReport): string {
     ),
     '<h3>Verifications</h3>',
     htmlTable(
-      ['Time', 'Backup', 'Status', 'RTO', 'RPO', 'Run'],
+      ['Time', 'Backup', 'Method', 'Status', 'RTO', 'RPO', 'Run'],
       d.verifications.map((v) => [
         esc(v.verifiedAt.toISOString()),
         `<code>${esc(v.backupId)}</code>`,
+        esc(verificationMethod(v.mode)),
         v.status === 'passed' ? '<span class="ok">passed</span>' : '<span class="bad">failed</span>',
         esc(dur(v.rtoSeconds)),
         esc(dur(v.rpoSeconds)),
         v.runUrl ? `<a href="${esc(v.runUrl)}">run</a>` : '–',
       ]),
-      [3, 4],
+      [4, 5],
     ),
   );
   if (d.failures.length)

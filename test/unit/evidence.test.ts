@@ -5,8 +5,11 @@ import {
   series,
   slopePer30Days,
   streamReport,
+  verificationMethod,
   type StreamFacts,
 } from '../../src/core/evidence.js';
+import { reportHtml, reportMarkdown } from '../../src/core/report-render.js';
+import type { EvidenceReport } from '../../src/core/report.js';
 import type { RetentionPolicy } from '../../src/core/retention.js';
 
 const policy = (p: Partial<RetentionPolicy>): RetentionPolicy => ({
@@ -202,5 +205,56 @@ describe('streamReport', () => {
     const r = streamReport(facts, { policy: policy({ monthly: 2 }), text: '' }, { rtoSeconds: 600 }, period);
     expect(r.retention.compliant).toBe(true);
     expect(r.compliant).toBe(true);
+  });
+});
+
+describe('verification method', () => {
+  test.each([
+    ['verify', 'S3 restore'],
+    ['neon-pitr', 'Neon point in time'],
+    ['restore', 'restore'],
+  ])('%s is shown as %s', (mode, label) => expect(verificationMethod(mode)).toBe(label));
+
+  test('the Markdown and HTML tables say how each verification proved its backup', () => {
+    const facts: StreamFacts = {
+      database: 'app',
+      complete: backups('2026-03-01T02:00:00Z'),
+      backups: [],
+      incomplete: [],
+      verifications: (['verify', 'neon-pitr'] as const).map((mode, i) => ({
+        backupId: 'b0',
+        verifiedAt: at(`2026-03-01T0${5 + i}:00:00Z`),
+        status: 'passed' as const,
+        mode,
+        rtoSeconds: 60,
+        rpoSeconds: 3600,
+        failures: [],
+        runUrl: null,
+      })),
+    };
+    const period = { from: at('2026-02-01T00:00:00Z'), now: at('2026-03-02T00:00:00Z'), timeZone: 'UTC' };
+    const stream = streamReport(facts, undefined, {}, period);
+    const report: EvidenceReport = {
+      formatVersion: 1,
+      type: 'backup-report',
+      generatedAt: '2026-03-02T00:00:00Z',
+      period: { from: '2026-02-01T00:00:00Z', to: '2026-03-02T00:00:00Z', since: '30d' },
+      store: 's3://b/p/',
+      timeZone: 'UTC',
+      expect: null,
+      targets: { rtoSeconds: null, rpoSeconds: null },
+      compliant: stream.compliant,
+      databases: [stream],
+      github: null,
+      tool: { name: 'postgres-backup-actions', version: '0' },
+    };
+    const markdown = reportMarkdown(report);
+    expect(markdown).toContain('| Time | Backup | Method | Status | RTO | RPO | Run |');
+    expect(markdown).toMatch(/2026-03-01T05:00:00.000Z \| `b0` \| S3 restore \| ✅ passed/);
+    expect(markdown).toMatch(/2026-03-01T06:00:00.000Z \| `b0` \| Neon point in time \| ✅ passed/);
+    const html = reportHtml(report);
+    expect(html).toContain('<th>Method</th>');
+    expect(html).toContain('<td>Neon point in time</td>');
+    expect(html).toContain('<td>S3 restore</td>');
   });
 });
