@@ -1,7 +1,8 @@
 import { inputError, UserError } from '../lib/errors.js';
 import type { InputReader } from '../lib/inputs.js';
 import type { RunIO } from '../lib/runtime.js';
-import { ObjectStore, readS3Options } from '../lib/s3.js';
+import { ObjectStore } from '../lib/s3.js';
+import { readS3Options } from './s3-inputs.js';
 import { readChecksFile } from '../core/checks-file.js';
 import { neonVerifySummary, runNeonVerify } from '../core/neon-verify.js';
 import { readNeon, readPointInTime } from './neon-snapshot.js';

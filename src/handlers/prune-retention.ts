@@ -5,7 +5,8 @@ import { parseCalendarDuration } from '../lib/duration.js';
 import { inputError, UserError } from '../lib/errors.js';
 import type { InputReader } from '../lib/inputs.js';
 import type { RunIO } from '../lib/runtime.js';
-import { ObjectStore, readS3Options } from '../lib/s3.js';
+import { ObjectStore } from '../lib/s3.js';
+import { readS3Options } from './s3-inputs.js';
 import { planRetention, validTimeZone, type RetentionPolicy } from '../core/retention.js';
 import {
   deletionFailures,
