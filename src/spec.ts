@@ -18,7 +18,7 @@ export interface ActionSpec {
   outputs: Record<string, string>;
 }
 
-export const S3_INPUTS: Record<string, InputSpec> = {
+export const S3_INPUTS = {
   's3-bucket': { description: 'Bucket that holds the backups.', required: true },
   's3-prefix': {
     description: 'Key prefix; each backup lives under `<s3-prefix>/<database>/<backup-id>/`.',
@@ -39,10 +39,10 @@ export const S3_INPUTS: Record<string, InputSpec> = {
       '`auto` | `when-required` | `always`: when the SDK adds request checksums. `auto` is `when-required` with a custom endpoint (many S3-compatible stores reject aws-chunked trailers) and `always` on AWS.',
     default: 'auto',
   },
-};
+} satisfies Record<string, InputSpec>;
 
 /** Several databases in one run (pgdump-to-s3), or their streams (verify-restore, prune-retention). */
-function databasesInputs(what: 'backup' | 'streams'): Record<string, InputSpec> {
+function databasesInputs(what: 'backup' | 'streams') {
   return {
     databases: {
       description:
@@ -54,18 +54,18 @@ function databasesInputs(what: 'backup' | 'streams'): Record<string, InputSpec> 
       description:
         'With `databases: all`: names to leave out, one per line or comma-separated; `*` and `?` are wildcards.',
     },
-  };
+  } satisfies Record<string, InputSpec>;
 }
 
-export const HEARTBEAT_INPUT: Record<string, InputSpec> = {
+export const HEARTBEAT_INPUT = {
   'heartbeat-url': {
     description:
       "Ping URL of a dead man's switch (Healthchecks.io, Better Stack, Cronitor): `<url>/start` when the work starts, `<url>` on success, `<url>/fail` on failure (Cronitor: `?state=run|complete|fail`). A failed ping only warns. Masked.",
     secret: true,
   },
-};
+} satisfies Record<string, InputSpec>;
 
-const PGDUMP_TO_S3: ActionSpec = {
+const PGDUMP_TO_S3 = {
   name: 'pgdump-to-s3',
   title: 'pg_dump to S3',
   description:
@@ -155,9 +155,9 @@ const PGDUMP_TO_S3: ActionSpec = {
     backups:
       'JSON array of the backups made, one object per database: `database`, `stream`, `backup-id`, `manifest-key`, `bytes`. With several `databases`, `backup-id`, `manifest-key`, `dump-key` and `sha256` are empty and `bytes`, `tables` and `rows` are totals.',
   },
-};
+} satisfies ActionSpec;
 
-const VERIFY_RESTORE: ActionSpec = {
+const VERIFY_RESTORE = {
   name: 'verify-restore',
   title: 'Verify or restore a backup',
   description:
@@ -296,9 +296,9 @@ const VERIFY_RESTORE: ActionSpec = {
       '`swap`: milliseconds from ending the sessions on the target to the committed renames (the time the database name was unavailable).',
     'restored-database': '`new-database`: the database the backup was restored and checked into.',
   },
-};
+} satisfies ActionSpec;
 
-const KEEP_INPUTS: Record<string, InputSpec> = {
+const KEEP_INPUTS = {
   'keep-last': { description: 'Keep the newest N backups (`-1`: all).' },
   'keep-hourly': { description: 'Keep the newest backup of each of the last N hours that have one (`-1`: all).' },
   'keep-daily': { description: 'Keep the newest backup of each of the last N days that have one (`-1`: all).' },
@@ -309,9 +309,9 @@ const KEEP_INPUTS: Record<string, InputSpec> = {
     description:
       "Keep every backup newer than the newest one minus this duration, e.g. `1y2mo3d4h`, `90d` (restic's keep-within; months are `mo`).",
   },
-};
+} satisfies Record<string, InputSpec>;
 
-const PRUNE_RETENTION: ActionSpec = {
+const PRUNE_RETENTION = {
   name: 'prune-retention',
   title: 'Prune backups by retention policy',
   description:
@@ -359,15 +359,15 @@ const PRUNE_RETENTION: ActionSpec = {
     'plan-file':
       'Path of the full plan as JSON: every backup with its reasons to keep, or its size if deleted. With `databases`: a JSON array of the plans, one per stream (`stream` added).',
   },
-};
+} satisfies ActionSpec;
 
-export const NEON_INPUTS: Record<string, InputSpec> = {
+export const NEON_INPUTS = {
   'neon-api-key': { description: 'Neon API key. Masked.', required: true, secret: true },
   'neon-project-id': { description: 'The Neon project, e.g. `late-frost-12345`.', required: true },
   'neon-api-host': { description: 'Neon API base URL.', default: 'https://console.neon.tech/api/v2' },
-};
+} satisfies Record<string, InputSpec>;
 
-const NEON_SNAPSHOT: ActionSpec = {
+const NEON_SNAPSHOT = {
   name: 'neon-snapshot',
   title: 'Neon snapshot or in-place restore',
   description:
@@ -427,9 +427,9 @@ const NEON_SNAPSHOT: ActionSpec = {
     'database-url': 'Connection URL of the snapshot (masked); only with `create-endpoint`.',
     'preserved-branch-id': 'Restore: id of the branch that keeps the pre-restore state.',
   },
-};
+} satisfies ActionSpec;
 
-const OPEN_FAILURE_ISSUE: ActionSpec = {
+const OPEN_FAILURE_ISSUE = {
   name: 'open-failure-issue',
   title: 'Open, update and close a failure issue',
   description:
@@ -472,9 +472,9 @@ const OPEN_FAILURE_ISSUE: ActionSpec = {
     'issue-url': 'URL of that issue.',
     action: '`created`, `commented`, `closed` or `none`.',
   },
-};
+} satisfies ActionSpec;
 
-const BACKUP_REPORT: ActionSpec = {
+const BACKUP_REPORT = {
   name: 'backup-report',
   title: 'Evidence report for auditors',
   description:
@@ -504,16 +504,15 @@ const BACKUP_REPORT: ActionSpec = {
     'markdown-path': 'Path of the Markdown report (also the job summary).',
     compliant: '`true` when every stream meets the declared retention, max-age and targets, else `false`.',
   },
-};
+} satisfies ActionSpec;
 
-export const ACTIONS: ActionSpec[] = [
-  PGDUMP_TO_S3,
-  VERIFY_RESTORE,
-  PRUNE_RETENTION,
-  NEON_SNAPSHOT,
-  OPEN_FAILURE_ISSUE,
-  BACKUP_REPORT,
-];
+const ALL_ACTIONS = [PGDUMP_TO_S3, VERIFY_RESTORE, PRUNE_RETENTION, NEON_SNAPSHOT, OPEN_FAILURE_ISSUE, BACKUP_REPORT];
+
+export const ACTIONS: ActionSpec[] = ALL_ACTIONS;
+
+/** Every input name of every action: code that reads an input by a name no action declares fails to compile. */
+export type InputName = KeysOfEach<(typeof ALL_ACTIONS)[number]['inputs']>;
+type KeysOfEach<T> = T extends unknown ? Extract<keyof T, string> : never;
 
 export function actionSpec(name: string): ActionSpec {
   const spec = ACTIONS.find((a) => a.name === name);

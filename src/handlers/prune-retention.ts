@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parseCalendarDuration } from '../lib/duration.js';
 import { inputError, UserError } from '../lib/errors.js';
 import type { InputReader } from '../lib/inputs.js';
+import type { InputName } from '../spec.js';
 import type { RunIO } from '../lib/runtime.js';
 import { ObjectStore } from '../lib/s3.js';
 import { readS3Options } from './s3-inputs.js';
@@ -22,7 +23,7 @@ import { readDatabaseSelection } from './multi-database.js';
 
 /** The keep-* inputs; `-1` is unlimited; at least one rule is required. */
 export function readPolicy(inputs: InputReader): RetentionPolicy {
-  const count = (name: string) => {
+  const count = (name: InputName) => {
     const v = inputs.int(name, -1, 1_000_000);
     return v ?? 0;
   };

@@ -2,7 +2,7 @@ import { inputError } from './errors.js';
 import { parseDurationSeconds } from './duration.js';
 import { keyProblem } from './keys.js';
 import type { Logger } from './log.js';
-import type { ActionSpec } from '../spec.js';
+import type { ActionSpec, InputName } from '../spec.js';
 
 /** Anything that looks like an age identity, in any case: `AGE-SECRET-KEY-1` and Bech32 characters. */
 const AGE_IDENTITY_ANYWHERE = /age-secret-key-1[0-9a-z]+/gi;
@@ -22,7 +22,7 @@ export class InputReader {
   ) {}
 
   /** The raw value, trimmed, with the spec's default applied; secrets are masked here, as they are read. */
-  string(name: string): string {
+  string(name: InputName): string {
     const input = this.spec.inputs[name];
     if (!input) throw new Error(`input ${name} is not declared in the spec of ${this.spec.name}`);
     const raw = this.source(name).trim();
@@ -33,25 +33,25 @@ export class InputReader {
     return value;
   }
 
-  required(name: string): string {
+  required(name: InputName): string {
     const value = this.string(name);
     if (!value)
       throw inputError(name, 'is required but empty', `Set \`${name}\` in the step's \`with:\` (or pass --${name}).`);
     return value;
   }
 
-  optional(name: string): string | undefined {
+  optional(name: InputName): string | undefined {
     return this.string(name) || undefined;
   }
 
-  bool(name: string): boolean {
+  bool(name: InputName): boolean {
     const value = this.string(name).toLowerCase();
     if (['true', 'yes', '1', 'on'].includes(value)) return true;
     if (['false', 'no', '0', 'off', ''].includes(value)) return false;
     throw inputError(name, `"${value}" is not a boolean`, 'Use `true` or `false`.');
   }
 
-  oneOf<T extends string>(name: string, allowed: readonly T[]): T {
+  oneOf<T extends string>(name: InputName, allowed: readonly T[]): T {
     const value = this.string(name);
     const found = allowed.find((a) => a.toLowerCase() === value.toLowerCase());
     if (!found) {
@@ -64,7 +64,7 @@ export class InputReader {
     return found;
   }
 
-  int(name: string, min: number, max: number): number | undefined {
+  int(name: InputName, min: number, max: number): number | undefined {
     const value = this.string(name);
     if (value === '') return undefined;
     if (!/^-?\d+$/.test(value) || Number(value) < min || Number(value) > max) {
@@ -77,13 +77,13 @@ export class InputReader {
     return Number(value);
   }
 
-  durationSeconds(name: string): number | undefined {
+  durationSeconds(name: InputName): number | undefined {
     const value = this.string(name);
     return value === '' ? undefined : parseDurationSeconds(name, value);
   }
 
   /** A duration input whose default lives in the spec (the one source of defaults): never undefined. */
-  seconds(name: string): number {
+  seconds(name: InputName): number {
     const value = this.durationSeconds(name);
     // Only a spec without a default for this input gets here: a bug of ours, not a user mistake.
     if (value === undefined) throw new Error(`spec.ts: input ${name} needs a default to be read with seconds()`);
@@ -94,7 +94,7 @@ export class InputReader {
    * A value that becomes part of object keys: one segment (`database`), or with `path` a `/`-separated prefix
    * (`s3-prefix`, outer slashes dropped, may be empty). Refused by the one key validator, `keyProblem`.
    */
-  keyPart(name: string, o: { path: boolean; value?: string }): string {
+  keyPart(name: InputName, o: { path: boolean; value?: string }): string {
     const value = o.path ? (o.value ?? this.string(name)).replace(/^\/+|\/+$/g, '') : (o.value ?? this.string(name));
     if (o.path && value === '') return value;
     const problem = value === '' ? 'is empty' : keyProblem(value, { path: o.path, spaces: o.path });
@@ -111,7 +111,7 @@ export class InputReader {
   }
 
   /** Comma- or newline-separated list; blanks and `#` comments dropped. */
-  list(name: string): string[] {
+  list(name: InputName): string[] {
     return splitList(this.string(name));
   }
 }

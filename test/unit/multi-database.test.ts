@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { UserError } from '../../src/lib/errors.js';
 import { InputReader } from '../../src/lib/inputs.js';
 import { MemoryLogger } from '../../src/lib/log.js';
-import { actionSpec } from '../../src/spec.js';
+import { actionSpec, type InputName } from '../../src/spec.js';
 import {
   failuresError,
   forEach,
@@ -166,7 +166,7 @@ describe('forEach', () => {
 describe('defaults come from the spec alone', () => {
   const read = (action: string, values: Record<string, string>) =>
     new InputReader(actionSpec(action), (n) => values[n] ?? '', new MemoryLogger());
-  test.each<[string, string, number]>([
+  test.each<[string, InputName, number]>([
     ['pgdump-to-s3', 'lock-wait-timeout', 30],
     ['verify-restore', 'stale-grace', 6 * 3600],
     ['prune-retention', 'incomplete-grace', 24 * 3600],
