@@ -18,6 +18,9 @@ export interface ActionSpec {
   outputs: Record<string, string>;
 }
 
+/** Neon's public API: the one default of every `neon-api-host` input. */
+export const NEON_API_HOST = 'https://console.neon.tech/api/v2';
+
 export const S3_INPUTS = {
   's3-bucket': { description: 'Bucket that holds the backups.', required: true },
   's3-prefix': {
@@ -248,7 +251,7 @@ const VERIFY_RESTORE = {
     },
     'neon-api-key': { description: 'Source `neon`: Neon API key. Masked.', secret: true },
     'neon-project-id': { description: 'Source `neon`: the Neon project, e.g. `late-frost-12345`.' },
-    'neon-api-host': { description: 'Source `neon`: Neon API base URL.', default: 'https://console.neon.tech/api/v2' },
+    'neon-api-host': { description: 'Source `neon`: Neon API base URL.', default: NEON_API_HOST },
     branch: {
       description: 'Source `neon`: the branch the backups are taken of (name or id). Empty: the default branch.',
     },
@@ -327,7 +330,7 @@ const PRUNE_RETENTION = {
     ...databasesInputs('streams'),
     'neon-api-key': { description: 'Target `neon`: Neon API key. Masked.', secret: true },
     'neon-project-id': { description: 'Target `neon`: the Neon project.' },
-    'neon-api-host': { description: 'Target `neon`: Neon API base URL.', default: 'https://console.neon.tech/api/v2' },
+    'neon-api-host': { description: 'Target `neon`: Neon API base URL.', default: NEON_API_HOST },
     'branch-prefix': {
       description:
         'Target `neon`: only branches whose name starts with this are considered; never the default, a protected or a root branch, nor one with children.',
@@ -364,7 +367,7 @@ const PRUNE_RETENTION = {
 export const NEON_INPUTS = {
   'neon-api-key': { description: 'Neon API key. Masked.', required: true, secret: true },
   'neon-project-id': { description: 'The Neon project, e.g. `late-frost-12345`.', required: true },
-  'neon-api-host': { description: 'Neon API base URL.', default: 'https://console.neon.tech/api/v2' },
+  'neon-api-host': { description: 'Neon API base URL.', default: NEON_API_HOST },
 } satisfies Record<string, InputSpec>;
 
 const NEON_SNAPSHOT = {

@@ -1,8 +1,10 @@
 import { inputError } from '../lib/errors.js';
 import type { InputReader } from '../lib/inputs.js';
 import { NeonApi } from '../lib/neon.js';
+import { maskConnectionUrl } from '../lib/pg-url.js';
 import type { RunIO } from '../lib/runtime.js';
 import { LSN_PATTERN } from '../lib/wal-lsn.js';
+import { NEON_API_HOST } from '../spec.js';
 import {
   MAX_EXPIRY_SECONDS,
   neonRestore,
@@ -27,11 +29,7 @@ export function readNeon(inputs: InputReader, io: RunIO, timeoutSeconds: number)
     );
   const host = inputs.string('neon-api-host');
   if (!/^https?:\/\/[^\s]+$/.test(host))
-    throw inputError(
-      'neon-api-host',
-      `"${host}" is not an http(s) URL`,
-      'Leave it empty for `https://console.neon.tech/api/v2`.',
-    );
+    throw inputError('neon-api-host', `"${host}" is not an http(s) URL`, `Leave it empty for \`${NEON_API_HOST}\`.`);
   return {
     neon: new NeonApi(
       {
@@ -139,14 +137,7 @@ export async function neonSnapshotAction(inputs: InputReader, io: RunIO): Promis
     },
     { neon, log: io.log, cancel: io.cancel },
   );
-  if (r.databaseUrl) {
-    io.log.secret(r.databaseUrl);
-    const pw = /:\/\/[^:]*:([^@]*)@/.exec(r.databaseUrl)?.[1];
-    if (pw) {
-      io.log.secret(pw);
-      io.log.secret(decodeURIComponent(pw));
-    }
-  }
+  if (r.databaseUrl) maskConnectionUrl(r.databaseUrl, io.log);
   io.setOutput('branch-id', r.branch.id);
   io.setOutput('branch-name', r.branch.name);
   io.setOutput('created', String(r.created));

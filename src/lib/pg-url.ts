@@ -16,9 +16,23 @@ export interface PgTarget {
   tls: PgTls;
 }
 
+/**
+ * Masks a connection URL and the password inside it (as written and percent-decoded), so that neither the URL nor
+ * the bare password can reach a log. Works on text that does not parse as a URL too.
+ */
+export function maskConnectionUrl(value: string, log: Logger): void {
+  log.secret(value);
+  // Up to the last `@` before the host, as URL parsers read it: a password may hold an unencoded `@`.
+  const password = /^[a-z][a-z0-9+.-]*:\/\/[^:@/?#]*:(.*)@[^@/?#]*(?:[/?#]|$)/i.exec(value)?.[1];
+  if (password) {
+    log.secret(password);
+    log.secret(safeDecode(password));
+  }
+}
+
 /** Parses and masks a postgres:// URL. Masks the whole URL and the password (raw and decoded) before anything else. */
 export function parsePgUrl(input: string, value: string, log: Logger): PgTarget {
-  log.secret(value);
+  maskConnectionUrl(value, log);
   let url: URL;
   try {
     url = new URL(value);
@@ -33,6 +47,7 @@ export function parsePgUrl(input: string, value: string, log: Logger): PgTarget 
       );
     throw inputError(input, 'is not a URL', 'Use `postgres://user:password@host:5432/database?sslmode=require`.');
   }
+  // The URL parser's view of the password, in case it differs from the pattern's (e.g. an `@` in the password).
   if (url.password) {
     log.secret(url.password);
     log.secret(safeDecode(url.password));

@@ -14,7 +14,7 @@ import {
 import { MemoryLogger } from '../../src/lib/log.js';
 import { manifestProblem } from '../../src/lib/manifest.js';
 import { matchesTable, schemaPattern, tablePattern } from '../../src/lib/pg-pattern.js';
-import { libpqEnv, parsePgUrl, urlWithoutPassword } from '../../src/lib/pg-url.js';
+import { libpqEnv, maskConnectionUrl, parsePgUrl, urlWithoutPassword } from '../../src/lib/pg-url.js';
 import { parseToolVersion, serverMajor } from '../../src/lib/pgtools.js';
 import { Decrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { spawnSync } from 'node:child_process';
@@ -159,6 +159,22 @@ describe('database URLs', () => {
   ])('%s is refused', (url, re) => {
     const log = new MemoryLogger();
     expect(() => parsePgUrl('database-url', url, log)).toThrow(re);
+  });
+  test.each([
+    [
+      'a Neon URL',
+      'postgresql://neondb_owner:npg_AbC123@ep-x-123.us-east-2.aws.neon.tech/neondb?sslmode=require',
+      ['npg_AbC123'],
+    ],
+    ['percent-encoded', 'postgres://u:p%40ss%2Fw@h:5432/db', ['p%40ss%2Fw', 'p@ss/w']],
+    ['an unencoded @ in the password', 'postgres://u:p@ss@h/db', ['p@ss']],
+    ['a port that does not parse', 'postgres://u:hunter2@h:99999/db', ['hunter2']],
+    ['no password', 'postgres://u@h/db', []],
+  ])('maskConnectionUrl: %s', (_, url, passwords) => {
+    const log = new MemoryLogger();
+    maskConnectionUrl(url, log);
+    log.info(['url', url, ...passwords].join(' '));
+    expect(log.lines).toEqual([['url', '***', ...passwords.map(() => '***')].join(' ')]);
   });
   test('the password is masked even when the URL is refused', () => {
     const log = new MemoryLogger();
