@@ -199,3 +199,45 @@ export function resolveBackup(entries: BackupEntry[], backupId: string, where: s
   }
   return found;
 }
+
+/** One line of the catalogue (`list`): a backup with its state and its newest verifications. */
+export interface CatalogueRow {
+  backupId: string;
+  startedAt: string;
+  /** Complete and intact: a manifest whose artifacts are all stored. */
+  complete: boolean;
+  /** Why a backup with a manifest cannot be restored, e.g. its dump is missing. */
+  broken: string | null;
+  kind: string | null;
+  bytes: number;
+  rows: number | null;
+  verified: 'passed' | 'failed' | null;
+  verifiedAt: string | null;
+  neonVerified: 'passed' | 'failed' | null;
+  neonVerifiedAt: string | null;
+}
+
+/** Every backup of a stream, oldest first, with what its manifest and its newest verification records say. */
+export async function catalogue(store: ObjectStore, prefix: string, database: string): Promise<CatalogueRow[]> {
+  const rows: CatalogueRow[] = [];
+  for (const e of await listBackups(store, prefix, database)) {
+    const manifest = e.complete ? await readManifest(store, e) : undefined;
+    const broken = e.broken ?? (manifest ? artifactProblem(e, manifest) : undefined);
+    const v = await lastVerification(store, e);
+    const nv = await lastVerification(store, e, 'neon');
+    rows.push({
+      backupId: e.backupId,
+      startedAt: manifest?.startedAt ?? e.time.toISOString(),
+      complete: e.complete && !broken,
+      broken: broken ?? null,
+      kind: manifest?.kind ?? null,
+      bytes: e.bytes,
+      rows: manifest?.totalRows ?? null,
+      verified: v ? v.status : null,
+      verifiedAt: v?.verifiedAt ?? null,
+      neonVerified: nv ? nv.status : null,
+      neonVerifiedAt: nv?.verifiedAt ?? null,
+    });
+  }
+  return rows;
+}

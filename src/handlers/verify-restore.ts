@@ -2,14 +2,11 @@ import os from 'node:os';
 import { parseIdentities } from '../lib/age.js';
 import { inputError, UserError } from '../lib/errors.js';
 import type { InputReader } from '../lib/inputs.js';
-import { databasePrefix } from '../lib/keys.js';
-import { formatBytes } from '../lib/log.js';
 import { parsePgUrl } from '../lib/pg-url.js';
 import type { RunIO } from '../lib/runtime.js';
 import { ObjectStore } from '../lib/s3.js';
 import { readS3Options } from './s3-inputs.js';
 import { parseQualifiedName } from '../lib/toc.js';
-import { artifactProblem, lastVerification, listBackups, readManifest } from '../core/catalog.js';
 import { readChecksFile } from '../core/checks-file.js';
 import { recoverRows } from './recover.js';
 import { runVerify, verifySummary, type VerifyOptions } from '../core/verify.js';
@@ -147,39 +144,4 @@ export async function verifyRestore(inputs: InputReader, io: RunIO): Promise<voi
     io.setOutput('status', 'failed');
     throw e;
   }
-}
-
-/** CLI `list`: every backup of a database with time, size, kind and last verification. */
-export async function listCommand(inputs: InputReader, io: RunIO): Promise<void> {
-  const s3 = readS3Options(inputs);
-  const database = inputs.keyPart('database', { path: false, value: inputs.required('database') });
-  const store = ObjectStore.fromOptions(s3);
-  const entries = await listBackups(store, s3.prefix, database);
-  const rows = [];
-  for (const e of entries) {
-    const manifest = e.complete ? await readManifest(store, e) : undefined;
-    const broken = e.broken ?? (manifest ? artifactProblem(e, manifest) : undefined);
-    const v = await lastVerification(store, e);
-    const nv = await lastVerification(store, e, 'neon');
-    rows.push({
-      backupId: e.backupId,
-      startedAt: manifest?.startedAt ?? e.time.toISOString(),
-      complete: e.complete && !broken,
-      broken: broken ?? null,
-      kind: manifest?.kind ?? null,
-      bytes: e.bytes,
-      rows: manifest?.totalRows ?? null,
-      verified: v ? v.status : null,
-      verifiedAt: v?.verifiedAt ?? null,
-      neonVerified: nv ? nv.status : null,
-      neonVerifiedAt: nv?.verifiedAt ?? null,
-    });
-  }
-  io.log.info(`${entries.length} backup(s) under s3://${s3.bucket}/${databasePrefix(s3.prefix, database)}`);
-  for (const r of rows) {
-    io.log.info(
-      `  ${r.backupId}  ${r.complete ? (r.kind ?? '').padEnd(13) : r.broken ? 'BROKEN       ' : 'INCOMPLETE   '}  ${formatBytes(r.bytes).padStart(10)}  ${r.verified ? `verified: ${r.verified}` : 'not verified'}${r.neonVerified ? `  neon pitr: ${r.neonVerified}` : ''}${r.broken ? `  (${r.broken})` : ''}`,
-    );
-  }
-  io.result?.(rows);
 }
