@@ -1,6 +1,7 @@
 import { isReported } from '../lib/errors.js';
 import { formatSeconds, type Logger } from '../lib/log.js';
 import type { FailedJob, GitHubApi, IssueRef } from '../lib/github.js';
+import type { Notifier } from '../lib/slack.js';
 
 export interface RunInfo {
   id: number;
@@ -19,7 +20,6 @@ export interface ReportOptions {
   extraBody?: string;
   details?: Record<string, unknown>;
   runbookUrl?: string;
-  slackWebhookUrl?: string;
   database?: string;
   run: RunInfo;
 }
@@ -82,23 +82,9 @@ function since(state: StreamState, now: Date): string {
   return formatSeconds((now.getTime() - Date.parse(state.since)) / 1000);
 }
 
-async function slack(url: string | undefined, text: string, log: Logger): Promise<void> {
-  if (!url) return;
-  try {
-    const r = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ text }),
-    });
-    if (!r.ok) log.warn(`Slack webhook answered ${r.status}; the issue is up to date regardless.`);
-  } catch (e) {
-    log.warn(`Slack webhook failed (${(e as Error).message}); the issue is up to date regardless.`);
-  }
-}
-
 export async function reportStatus(
   o: ReportOptions,
-  deps: { gh: GitHubApi; log: Logger; now?: Date },
+  deps: { gh: GitHubApi; log: Logger; notifier?: Notifier; now?: Date },
 ): Promise<ReportResult> {
   const { gh, log } = deps;
   const now = deps.now ?? new Date();
@@ -125,7 +111,7 @@ export async function reportStatus(
     );
     await gh.updateIssue(issue.number, { state: 'closed', state_reason: 'completed' });
     for (const dup of open.slice(1)) await gh.updateIssue(dup.number, { state: 'closed', state_reason: 'completed' });
-    await slack(o.slackWebhookUrl, `✅ Recovered: ${o.key}, after ${state.failures} failed run(s) — ${issue.url}`, log);
+    await deps.notifier?.notify(`✅ Recovered: ${o.key}, after ${state.failures} failed run(s) — ${issue.url}`);
     log.info(`Closed #${issue.number}: "${o.key}" recovered after ${state.failures} failed run(s).`);
     return { action: 'closed', issue: { number: issue.number, url: issue.url } };
   }
@@ -181,7 +167,7 @@ export async function reportStatus(
     );
     return repeat(oldest, []);
   }
-  await slack(o.slackWebhookUrl, `❌ Backup failing: ${o.key} — ${created.url}`, log);
+  await deps.notifier?.notify(`❌ Backup failing: ${o.key} — ${created.url}`);
   return { action: 'created', issue: { number: created.number, url: created.url } };
 
   async function repeat(issue: IssueRef, duplicates: IssueRef[]): Promise<ReportResult> {

@@ -4,6 +4,7 @@ import { GitHubApi } from '../lib/github.js';
 import type { InputReader } from '../lib/inputs.js';
 import type { RunIO } from '../lib/runtime.js';
 import { reportStatus } from '../core/failure-issue.js';
+import { SlackWebhook } from '../lib/slack.js';
 
 export async function openFailureIssue(inputs: InputReader, io: RunIO): Promise<void> {
   let token = inputs.string('github-token');
@@ -63,7 +64,6 @@ export async function openFailureIssue(inputs: InputReader, io: RunIO): Promise<
       extraBody: inputs.optional('body'),
       details,
       runbookUrl: inputs.optional('runbook-url'),
-      slackWebhookUrl: slackUrl,
       database,
       run: {
         id: runId,
@@ -72,7 +72,11 @@ export async function openFailureIssue(inputs: InputReader, io: RunIO): Promise<
         workflow,
       },
     },
-    { gh: new GitHubApi(token, owner, repo, run.apiUrl), log: io.log },
+    {
+      gh: new GitHubApi(token, owner, repo, run.apiUrl),
+      log: io.log,
+      notifier: slackUrl ? new SlackWebhook(slackUrl, io.log) : undefined,
+    },
   );
   io.setOutput('action', result.action);
   io.setOutput('issue-number', result.issue?.number ?? '');
