@@ -11,7 +11,13 @@ import {
   type DatabaseSelection,
   type StreamFailure,
 } from '../core/multi-database.js';
-import { runVerify, verifySummary, type VerifyOptions, type VerifyResult } from '../core/verify.js';
+import {
+  runVerify,
+  verifySummary,
+  type VerificationOutcome,
+  type VerifyOptions,
+  type VerifyResult,
+} from '../core/verify.js';
 
 function refuseForSeveral(o: VerifyOptions): void {
   if (o.mode === 'restore')
@@ -76,6 +82,18 @@ export async function verifyStreams(
   await io.summary(verificationsSummary(streams.length, results, run.failures));
   if (failures.length) throw failuresError('Verification', streams.length, failures);
   io.log.info(`Verification of ${streams.length} stream(s) passed.`);
+}
+
+/** The outputs of a verification of one stream, the same for an S3 restore and a Neon point in time. */
+export function setVerificationOutputs(io: RunIO, stream: string, r: VerificationOutcome): void {
+  io.setOutput('verifications', verificationsOutput([{ stream, r }]));
+  io.setOutput('backup-id', r.backupId);
+  io.setOutput('status', r.status);
+  io.setOutput('rto-seconds', r.rtoSeconds.toFixed(1));
+  io.setOutput('rpo-seconds', Math.round(r.rpoSeconds));
+  io.setOutput('tables-checked', r.tablesChecked);
+  io.setOutput('rows-checked', r.rowsChecked);
+  io.setOutput('verification-key', r.verificationKey ?? '');
 }
 
 /** The `verifications` output: one object per stream verified. */

@@ -6,7 +6,7 @@ import { readS3Options } from './s3-inputs.js';
 import { readChecksFile } from '../core/checks-file.js';
 import { neonVerifySummary, runNeonVerify } from '../core/neon-verify.js';
 import { readNeon, readPointInTime } from './neon-snapshot.js';
-import { verificationsOutput } from './databases-verify.js';
+import { setVerificationOutputs } from './databases-verify.js';
 
 /** verify-restore with `source: neon`: Neon's point-in-time history checked against an S3 backup's manifest. */
 export async function neonVerifyAction(inputs: InputReader, io: RunIO): Promise<void> {
@@ -46,14 +46,7 @@ export async function neonVerifyAction(inputs: InputReader, io: RunIO): Promise<
     },
     { store: ObjectStore.fromOptions(s3), neon, log: io.log, cancel: io.cancel },
   );
-  io.setOutput('verifications', verificationsOutput([{ stream: database, r }]));
-  io.setOutput('backup-id', r.backupId);
-  io.setOutput('status', r.status);
-  io.setOutput('rto-seconds', r.rtoSeconds.toFixed(1));
-  io.setOutput('rpo-seconds', Math.round(r.rpoSeconds));
-  io.setOutput('tables-checked', r.tablesChecked);
-  io.setOutput('rows-checked', r.rowsChecked);
-  io.setOutput('verification-key', r.verificationKey ?? '');
+  setVerificationOutputs(io, database, r);
   await io.summary(neonVerifySummary(r));
   if (r.status === 'failed')
     throw new UserError(

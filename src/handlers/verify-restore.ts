@@ -12,7 +12,7 @@ import { recoverRows } from './recover.js';
 import { runVerify, verifySummary, type VerifyOptions } from '../core/verify.js';
 import { RESTORE_STRATEGIES } from '../core/restore-strategy.js';
 import type { DatabaseSelection } from '../core/multi-database.js';
-import { verificationsOutput, verifyStreams } from './databases-verify.js';
+import { setVerificationOutputs, verifyStreams } from './databases-verify.js';
 import { readDatabaseSelection } from './multi-database.js';
 import { neonVerifyAction } from './neon-verify.js';
 
@@ -122,14 +122,7 @@ export async function verifyRestore(inputs: InputReader, io: RunIO): Promise<voi
     }
     if (selection) return await verifyStreams(options, selection, store, io);
     const r = await runVerify(options, { store, log: io.log, cancel: io.cancel });
-    io.setOutput('verifications', verificationsOutput([{ stream: options.database, r }]));
-    io.setOutput('backup-id', r.backupId);
-    io.setOutput('status', r.status);
-    io.setOutput('rto-seconds', r.rtoSeconds.toFixed(1));
-    io.setOutput('rpo-seconds', Math.round(r.rpoSeconds));
-    io.setOutput('tables-checked', r.tablesChecked);
-    io.setOutput('rows-checked', r.rowsChecked);
-    io.setOutput('verification-key', r.verificationKey ?? '');
+    setVerificationOutputs(io, options.database, r);
     for (const [k, v] of Object.entries(r.destination?.outputs ?? {})) io.setOutput(k, v);
     await io.summary(verifySummary(r));
     if (r.status === 'failed') {
