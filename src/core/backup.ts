@@ -14,7 +14,7 @@ import { exactRowCount, serverVersion as readServerVersion, userTables } from '.
 import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
 import { findPgTool } from '../lib/pgtools.js';
 import { Cancellation } from '../lib/cancel.js';
-import type { ChildWatch } from '../lib/process.js';
+import { ChildFailure, type ChildWatch } from '../lib/process.js';
 import { missingProgram, spawnDumpPipeline } from '../lib/dump-pipeline.js';
 import { currentWalLsn, snapshotLsnFields } from '../lib/wal-lsn.js';
 import type { ObjectStore, UploadOptions } from '../lib/s3.js';
@@ -310,7 +310,7 @@ function pickFailure(settled: PromiseSettledResult<unknown>[], watches: ChildWat
     .filter((s): s is PromiseRejectedResult => s.status === 'rejected')
     .map((s) => s.reason as Error);
   if (errors.length === 0) return undefined;
-  const child = errors.find((e) => e.name === 'ChildFailure');
+  const child = errors.find((e) => e instanceof ChildFailure);
   if (child) return new UserError(`Backup failed: ${child.message}`, { cause: child });
   const user = errors.find(isReported);
   if (user) return user;

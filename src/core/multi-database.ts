@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { CancelledError } from '../lib/cancel.js';
 import { errorMessage, isReported, UserError } from '../lib/errors.js';
 import { isBackupId } from '../lib/keys.js';
 import type { Logger } from '../lib/log.js';
@@ -167,7 +168,7 @@ export async function forEach<T>(
       done.push({ item, value: await log.group(label(item), () => fn(item)) });
     } catch (e) {
       // A cancelled step (the runner's SIGINT) stops the whole run, not just this database.
-      if ((e as Error)?.name === 'CancelledError') throw e;
+      if (e instanceof CancelledError) throw e;
       const f = failureOf(item, e);
       failures.push(f);
       log.error(`${label(item)} failed: ${f.error}`);
