@@ -216,7 +216,7 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
               lock,
             },
           },
-          { store, log },
+          { store, log, cancel },
         )
       : { note: { status: 'off' } };
 

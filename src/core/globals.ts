@@ -3,7 +3,6 @@
  * settings, tablespaces), zstd-compressed and encrypted like the dump. Optional by nature: a server that refuses
  * it (managed hosts that hide catalogs) costs a warning and a note in the manifest, never the backup.
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -15,7 +14,8 @@ import { errorMessage } from '../lib/errors.js';
 import { formatBytes, type Logger } from '../lib/log.js';
 import type { Artifact, GlobalsNote } from '../lib/manifest.js';
 import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
-import { ChildWatch, run } from '../lib/process.js';
+import type { Cancellation } from '../lib/cancel.js';
+import { ChildWatch, run, spawnChild } from '../lib/process.js';
 import type { ObjectStore, UploadOptions } from '../lib/s3.js';
 
 export const GLOBALS_LEVEL = 3;
@@ -38,7 +38,7 @@ export async function captureGlobals(
     recipients: string[];
     upload: Omit<UploadOptions, 'partSizeBytes' | 'queueSize'>;
   },
-  deps: { store: ObjectStore; log: Logger },
+  deps: { store: ObjectStore; log: Logger; cancel?: Cancellation },
 ): Promise<GlobalsResult> {
   const pgDumpall = path.join(path.dirname(p.pgDumpPath), 'pg_dumpall');
   const failed = (error: string): GlobalsResult => {
@@ -57,6 +57,7 @@ export async function captureGlobals(
       `--database=${p.source.database}`,
     ],
     { env: libpqEnv(p.source) },
+    deps.cancel,
   ).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
   if (out.code !== 0) {
     return failed(
@@ -68,7 +69,7 @@ export async function captureGlobals(
     );
   }
   try {
-    const compressed = await zstdCompress(Buffer.from(out.stdout, 'utf8'));
+    const compressed = await zstdCompress(Buffer.from(out.stdout, 'utf8'), deps.cancel);
     let stream: Readable = Readable.from([compressed]);
     if (p.recipients.length) stream = await encryptStream(stream, p.recipients);
     const digest = new DigestStream();
@@ -95,13 +96,13 @@ export async function captureGlobals(
 }
 
 /** zstd from Node's zlib where it has it (22.15+), else the zstd binary. */
-async function zstdCompress(data: Buffer): Promise<Buffer> {
+async function zstdCompress(data: Buffer, cancel?: Cancellation): Promise<Buffer> {
   const z = zlib as unknown as { zstdCompress?: (b: Buffer, cb: (e: Error | null, r: Buffer) => void) => void };
   if (z.zstdCompress) {
     const compress = z.zstdCompress;
     return new Promise((resolve, reject) => compress(data, (e, r) => (e ? reject(e) : resolve(r))));
   }
-  const child = spawn('zstd', ['-q', '-c', `-${GLOBALS_LEVEL}`], { shell: false, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawnChild('zstd', ['-q', '-c', `-${GLOBALS_LEVEL}`], { stdio: ['pipe', 'pipe', 'pipe'] }, cancel);
   const watch = new ChildWatch('zstd', child);
   const chunks: Buffer[] = [];
   child.stdout!.on('data', (c: Buffer) => chunks.push(c));
