@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { CancelledError } from '../../src/lib/cancel.js';
 import { UserError } from '../../src/lib/errors.js';
 import { InputReader } from '../../src/lib/inputs.js';
 import { MemoryLogger } from '../../src/lib/log.js';
@@ -147,7 +148,7 @@ describe('forEach', () => {
 
   test('a cancelled step stops the loop: nothing after it runs', async () => {
     const seen: string[] = [];
-    const cancelled = Object.assign(new Error('cancelled by SIGINT'), { name: 'CancelledError' });
+    const cancelled = new CancelledError('SIGINT');
     await expect(
       forEach(
         ['a', 'b'],
