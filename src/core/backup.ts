@@ -10,7 +10,7 @@ import { githubContext, type Artifact, type Compression, type Manifest, type Tab
 import { dataStreamArgs, partitionTables, POST_DATA, PRE_DATA, sectionFileName } from '../lib/parallel-plan.js';
 import { retainUntil, type ObjectLockSetting } from '../lib/object-lock.js';
 import { matchesTable, schemaPattern, tablePattern } from '../lib/pg-pattern.js';
-import { connectPg } from '../lib/pg-client.js';
+import { connectPg, quoteIdent } from '../lib/pg-client.js';
 import { exactRowCount, serverVersion as readServerVersion, userTables } from '../lib/pg-catalog.js';
 import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
 import { findPgTool } from '../lib/pgtools.js';
@@ -427,6 +427,22 @@ async function parallelPlan(
   prefix: string,
   encrypted: boolean,
 ): Promise<StreamPlan[]> {
+  // As pg_dump -j's leader does: the exporting transaction holds every table's ACCESS SHARE lock until the last
+  // stream is done, so that no DDL slips in between the sections (each pg_dump locks only what it dumps).
+  if (tables.length) {
+    const before = (await client.query<{ v: string }>("SELECT current_setting('lock_timeout') AS v")).rows[0]!.v;
+    await client.query(`SET LOCAL lock_timeout = ${Math.round(o.lockWaitTimeoutSeconds * 1000)}`);
+    try {
+      await client.query(
+        `LOCK TABLE ${tables.map((t) => `ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`).join(', ')} IN ACCESS SHARE MODE`,
+      );
+    } catch (e) {
+      throw new UserError(
+        `Backup failed: the tables could not be locked for the parallel dump within \`lock-wait-timeout\` (${formatSeconds(o.lockWaitTimeoutSeconds)}): ${(e as Error).message}. Something holds an exclusive lock (a migration, VACUUM FULL); retry later or raise \`lock-wait-timeout\`.`,
+      );
+    }
+    await client.query("SELECT set_config('lock_timeout', $1, true)", [before]);
+  }
   const sizes = await relationSizes(client);
   const sized = tables
     .filter((t) => !t.excluded)
@@ -542,6 +558,14 @@ export function backupSummary(r: BackupResult, bucket: string): string {
     `| Size | ${formatBytes(r.bytes)} (${m.artifacts[0]!.compression}, encryption: ${enc}) |`,
     `| Duration | ${formatSeconds(r.durationSeconds)} (${mbps.toFixed(1)} MB/s stored) |`,
     `| Tables | ${m.tables.length} |`,
+    ...(m.artifacts.some((a) => a.section)
+      ? [
+          `| Artifacts | ${m.artifacts
+            .filter((a) => a.section)
+            .map((a) => `\`${a.name}\` ${formatBytes(a.bytes)}`)
+            .join(', ')} (parallel dump, one snapshot) |`,
+        ]
+      : []),
     `| Globals | ${globalsCell(m)} |`,
     ...(m.objectLock
       ? [
