@@ -240,7 +240,7 @@ export async function runVerify(o: VerifyOptions, deps: VerifyDeps): Promise<Ver
     await prepareTarget({
       admin,
       tool: pgRestore,
-      file: dumpFile,
+      file: postFile ? [dumpFile, postFile] : dumpFile,
       restoreFlags: RESTORE_FLAGS,
       // A recovery restores into a scratch copy, as a verification does: its roles are temporary too.
       mode: o.mode === 'recover' ? 'verify' : o.mode,
