@@ -163,7 +163,8 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
         cancel,
         upload: {
           partSizeBytes: partSizeMiB * MiB,
-          queueSize: UPLOAD_QUEUE,
+          // Parallel streams share the in-flight budget (at least 2 parts each, to keep every link busy).
+          queueSize: jobs > 1 ? Math.max(2, Math.floor(UPLOAD_QUEUE / Math.max(1, plan.length - 2))) : UPLOAD_QUEUE,
           storageClass: o.storageClass,
           sse: o.sse,
           tags: { 'backup-id': backupId, kind: o.kind, database: o.database },
