@@ -5,6 +5,7 @@ import { createHash, randomFillSync } from 'node:crypto';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
+  exec,
   fixture,
   getObjectBytes,
   listKeys,
@@ -236,4 +237,35 @@ test('a bad jobs value is refused before any work, naming the input', async () =
   expect(run.exitCode).toBe(1);
   expect(run.errors.join('\n')).toMatch(/`jobs`.*"many".*jobs: auto/);
   expect(await listKeys(s3.client, bucket, 'postgres-backups/badjobs/')).toEqual([]);
+});
+
+test('an age-encrypted jobs: 2 backup verifies, and restores by swap into the target with its counts', async () => {
+  const keyFile = path.join(work, 'age.key');
+  await exec('age-keygen', ['-o', keyFile]);
+  const recipient = (await exec('age-keygen', ['-y', keyFile])).toString().trim();
+  const identity = readFileSync(keyFile, 'utf8');
+  const run = await backup('encrypted', pg.url(rich), { jobs: '2', 'age-recipients': recipient });
+  expect(run.errors).toEqual([]);
+  const manifest = await manifestOf(run.outputs['manifest-key']!);
+  expect(manifest.artifacts.filter((a) => a.key.endsWith('.pgdump.zst.age')).map((a) => a.name)).toEqual([
+    'pre-data',
+    'data-1',
+    'data-2',
+    'post-data',
+  ]);
+  const v = await verify('encrypted', { 'age-identity': identity });
+  expect(v.errors).toEqual([]);
+  expect(v.outputs.status).toBe('passed');
+  const target = await pg.createDatabase('swapped');
+  const r = await verify('encrypted', {
+    'age-identity': identity,
+    mode: 'restore',
+    'target-url': pg.url(target),
+    confirm: target,
+    'restore-strategy': 'swap',
+  });
+  expect(r.errors).toEqual([]);
+  expect(r.outputs.status).toBe('passed');
+  expect(await tableCounts(pg, target)).toEqual(countsOf(manifest));
+  expect(await ourDatabases()).toEqual([]);
 });
