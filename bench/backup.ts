@@ -1,7 +1,9 @@
 // npm run bench:backup — the irreducible local work (pg_dump | zstd | sha256sum) against pgdump-to-s3 into an S3
 // endpoint that discards what it receives and into the embedded S3 server (s3rver), with a profile of each stage,
 // on databases of random text (BENCH_SIZES_MB, default "1000,3000"; BENCH_ROUNDS, default 3, medians).
-// BENCH_OLD_BUNDLE: another build of dist/pgdump-to-s3/index.js to compare with. Prints; asserts nothing.
+// BENCH_OLD_BUNDLE: another build of dist/pgdump-to-s3/index.js to compare with. Parallel dumps: `jobs` 1/2/4
+// (BENCH_JOBS) on ~30 tables of mixed sizes (BENCH_PARALLEL_MB, default 1000; 0 skips) against the parallel limit,
+// `pg_dump -Fd -j N -Z0` + zstd to local disk. BENCH_SIZES_MB=0 skips the single-stream part. Prints; asserts nothing.
 import { Upload } from '@aws-sdk/lib-storage';
 import { S3Client } from '@aws-sdk/client-s3';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
@@ -10,9 +12,23 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { exec, parseOutputFile, startPostgres, startS3 } from '../test/harness/index.js';
 import { startDiscardS3 } from '../test/harness/discard-s3.js';
-import { actionEnv, bundle, databaseBytes, median, seedRandomText, timed, type Timed } from './common.js';
+import {
+  actionEnv,
+  bundle,
+  databaseBytes,
+  median,
+  seedMixedTables,
+  seedRandomText,
+  timed,
+  type Timed,
+} from './common.js';
 
-const sizes = (process.env.BENCH_SIZES_MB ?? '1000,3000').split(',').map(Number);
+const sizes = (process.env.BENCH_SIZES_MB ?? '1000,3000')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
+const parallelMb = Number(process.env.BENCH_PARALLEL_MB ?? 1000);
+const jobsList = (process.env.BENCH_JOBS ?? '1,2,4').split(',').map(Number);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const oldBundle = process.env.BENCH_OLD_BUNDLE;
 const work = mkdtempSync(path.join(os.tmpdir(), 'bench-backup-'));
@@ -174,6 +190,51 @@ try {
     );
     process.stdout.write(report[report.length - 1] + '\n');
     await pg.query(`DROP DATABASE "${db}"`);
+  }
+
+  if (parallelMb > 0) {
+    const db = await pg.createDatabase('benchmixed');
+    process.stderr.write(`Seeding ~${parallelMb} MB over 30 tables of mixed sizes...\n`);
+    await seedMixedTables(pg, db, parallelMb);
+    const dbBytes = await databaseBytes(pg, db);
+    const env = { ...pgEnv, DBURL: pg.url(db, '').replace(':@', '@') };
+    const rows: Row[] = [];
+    const limits = new Map<number, number>();
+    for (const jobs of jobsList) {
+      const dir = path.join(work, 'fd');
+      const limit: Row = {
+        label: `**parallel limit**: \`pg_dump -Fd -j ${jobs} -Z0\` + \`zstd -1 -T0\` to local disk`,
+        runs: [],
+      };
+      const action: Row = { label: `pgdump-to-s3 \`jobs: ${jobs}\` (zstd) into the discarding endpoint`, runs: [] };
+      const actionS3: Row = { label: `pgdump-to-s3 \`jobs: ${jobs}\` (zstd) into s3rver`, runs: [] };
+      for (let round = 0; round < rounds; round++) {
+        process.stderr.write(`mixed tables, jobs ${jobs}, round ${round + 1}/${rounds}\n`);
+        rmSync(dir, { recursive: true, force: true });
+        limit.runs.push(
+          await sh(
+            `pg_dump -Fd -j ${jobs} -Z0 --no-password --dbname="$DBURL" -f "${dir}" && zstd -q -1 -T0 -r --rm "${dir}"`,
+            env,
+          ),
+        );
+        action.runs.push(await runAction(db, 'discard', { jobs: String(jobs) }));
+        actionS3.runs.push(await runAction(db, 's3rver', { jobs: String(jobs) }));
+      }
+      rmSync(dir, { recursive: true, force: true });
+      limits.set(jobs, secs(limit));
+      rows.push(limit, action, actionS3);
+    }
+    report.push(
+      [
+        `### Parallel dumps: ${(dbBytes / 1e9).toFixed(2)} GB over 30 tables of mixed sizes, medians of ${rounds}`,
+        '',
+        `| Method | Seconds | × the parallel limit with the same N | Peak RSS MB (Node) | MB written to local disk | load average (1 min) at each start |`,
+        '|---|---|---|---|---|---|',
+        ...rows.map((r) => fmtRow(r, limits.get(Number(/(?:-j |jobs: )(\d+)/.exec(r.label)![1]))!)),
+        '',
+      ].join('\n'),
+    );
+    process.stdout.write(report[report.length - 1] + '\n');
   }
 } finally {
   await Promise.all([pg.stop(), s3.stop(), discard.stop()]);

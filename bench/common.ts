@@ -95,3 +95,22 @@ export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2 : 0;
 }
+
+/**
+ * ~`megabytes` of random text over `tables` tables of mixed sizes (table i weighs 2^(i/5): the largest about 60x
+ * the smallest), for the parallel dump and restore benchmarks.
+ */
+export async function seedMixedTables(pg: TestPostgres, db: string, megabytes: number, tables = 30): Promise<void> {
+  const weights = Array.from({ length: tables }, (_, i) => 2 ** (i / 5));
+  const total = weights.reduce((a, b) => a + b, 0);
+  for (let i = 0; i < tables; i++) {
+    const rows = Math.max(1, Math.round((megabytes * 1e6 * (weights[i]! / total)) / 290));
+    await pg.query(
+      `CREATE TABLE t${String(i).padStart(2, '0')} (id bigint PRIMARY KEY, body text NOT NULL);
+       INSERT INTO t${String(i).padStart(2, '0')} SELECT g, ${Array.from({ length: 8 }, () => 'md5(random()::text)').join(' || ')}
+       FROM generate_series(1, ${rows}) g`,
+      db,
+    );
+  }
+  await pg.query('VACUUM ANALYZE', db);
+}

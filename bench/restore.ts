@@ -1,5 +1,6 @@
 // npm run bench:restore — bare pg_restore of a local copy of a backup vs verify-restore end to end from the local
-// S3 server, on a database of random text (BENCH_SIZE_MB, default 1000). Prints; asserts nothing.
+// S3 server, single-artifact and multi-artifact (`jobs` = the CPU count), on ~30 tables of mixed sizes of random
+// text (BENCH_SIZE_MB, default 1000; BENCH_SEED=text: one table instead). Prints; asserts nothing.
 import {
   copyFileSync,
   mkdirSync,
@@ -13,7 +14,7 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { getObjectBytes, parseOutputFile, startPostgres, startS3 } from '../test/harness/index.js';
-import { actionEnv, bundle, databaseBytes, seedRandomText, timed } from './common.js';
+import { actionEnv, bundle, databaseBytes, seedMixedTables, seedRandomText, timed } from './common.js';
 
 const mb = Number(process.env.BENCH_SIZE_MB ?? 1000);
 const jobs = String(os.availableParallelism());
@@ -72,9 +73,10 @@ async function action(name: string, inputs: Record<string, string>, file = bundl
 try {
   const db = await pg.createDatabase('bench');
   process.stderr.write(`Seeding ~${mb} MB of random text...\n`);
-  await seedRandomText(pg, db, mb);
+  if (process.env.BENCH_SEED === 'text') await seedRandomText(pg, db, mb);
+  else await seedMixedTables(pg, db, mb);
   const dbBytes = await databaseBytes(pg, db);
-  const backup = await action('pgdump-to-s3', {
+  const backupInputs = {
     ...s3Inputs,
     'database-url': pg.url(db),
     database: 'bench',
@@ -83,7 +85,9 @@ try {
     sse: 'AES256',
     kind: 'scheduled',
     'lock-wait-timeout': '30s',
-  });
+  };
+  const backup = await action('pgdump-to-s3', backupInputs);
+  const multiBackup = await action('pgdump-to-s3', { ...backupInputs, database: 'bench-multi', jobs });
 
   // (a) bare: the same stored object on local disk, zstd -d, then pg_restore -j into a fresh database.
   const local = path.join(work, 'dump.zst');
@@ -119,6 +123,8 @@ try {
     jobs,
   };
   const b = await action('verify-restore', verifyInputs);
+  // (c) the same from the multi-artifact backup: pre-data, data streamed into pg_restore, post-data with -j.
+  const c = await action('verify-restore', { ...verifyInputs, database: 'bench-multi' });
   const old = oldVerify ? await action('verify-restore', verifyInputs, oldVerify) : undefined;
   console.log(
     [
@@ -128,13 +134,14 @@ try {
       '|---|---|---|---|---|',
       `| (a) zstd -d local file + pg_restore -j${jobs} into a fresh database | ${a.toFixed(1)} (${unzip.seconds.toFixed(1)} + ${bare.seconds.toFixed(1)}) | ${(Number(backup.outputs.bytes) / 1e6 + plainBytes / 1e6).toFixed(0)} (stored + decompressed) | - | ${unzip.load1.toFixed(1)} |`,
       `| (b) verify-restore end to end from S3 (reported RTO ${b.outputs['rto-seconds']} s) | ${b.seconds.toFixed(1)} | ${b.peakDiskMb.toFixed(0)} | ${b.peakRssMb.toFixed(0)} | ${b.load1.toFixed(1)} |`,
+      `| (c) verify-restore end to end from S3, multi-artifact backup (\`jobs: ${jobs}\`, ${(Number(multiBackup.outputs.bytes) / 1e6).toFixed(0)} MB; reported RTO ${c.outputs['rto-seconds']} s) | ${c.seconds.toFixed(1)} | ${c.peakDiskMb.toFixed(0)} | ${c.peakRssMb.toFixed(0)} | ${c.load1.toFixed(1)} |`,
       ...(old
         ? [
             `| (b') previous build of verify-restore (reported RTO ${old.outputs['rto-seconds']} s) | ${old.seconds.toFixed(1)} | ${old.peakDiskMb.toFixed(0)} | ${old.peakRssMb.toFixed(0)} | ${old.load1.toFixed(1)} |`,
           ]
         : []),
       '',
-      `b/a = ${(b.seconds / a).toFixed(2)}. The decompressed dump is ${(plainBytes / 1e6).toFixed(0)} MB; peak local disk is sampled every 0.1 s.`,
+      `b/a = ${(b.seconds / a).toFixed(2)}, c/a = ${(c.seconds / a).toFixed(2)}. The decompressed dump is ${(plainBytes / 1e6).toFixed(0)} MB; peak local disk is sampled every 0.1 s.`,
     ].join('\n'),
   );
 } finally {

@@ -132,6 +132,11 @@ const PGDUMP_TO_S3 = {
         'Also store the roles and tablespaces (`pg_dumpall --globals-only --no-role-passwords`, from the same directory as pg_dump) as `globals.sql.zst` beside the dump, encrypted like it. A server that refuses it (some managed hosts) gives a warning and a note in the manifest, never a failed backup.',
       default: 'true',
     },
+    jobs: {
+      description:
+        'Parallel dump streams. `1`: one dump artifact. `2` or more (`auto`: the CPU count, at most 8): one exported snapshot, `pg_dump --section=pre-data`, then that many concurrent `--section=data` streams over the tables (split by size, largest first; large objects and sequence values in the first), then `--section=post-data`, each streamed into its own object (`pre-data`, `data-1`...`data-N`, `post-data`; no temp files). verify-restore then streams the data artifacts straight into concurrent pg_restore processes without a local copy. Fewer streams when there are fewer tables.',
+      default: '1',
+    },
     'part-size-mb': {
       description:
         "Multipart upload part size in MiB (5 to 512). Empty: 8 MiB, or more for large databases (2 x database size / 9,000), so that a dump stays under S3's 10,000 parts.",
@@ -149,9 +154,11 @@ const PGDUMP_TO_S3 = {
   outputs: {
     'backup-id': 'Id of the new backup, `<UTC start>-<random>`, e.g. `20261121T020000Z-3f9a`.',
     'manifest-key': 'Object key of manifest.json, written last.',
-    'dump-key': 'Object key of the dump.',
-    bytes: 'Size of the dump as stored, in bytes.',
-    sha256: 'SHA-256 (hex) of the dump as stored.',
+    'dump-key':
+      'Object key of the dump (with `jobs` > 1: of the `pre-data` artifact; the manifest lists every artifact).',
+    bytes: 'Size of the dump as stored, in bytes (with `jobs` > 1: of all its artifacts together).',
+    sha256:
+      "SHA-256 (hex) of the dump as stored (with `jobs` > 1: of the `pre-data` artifact; each artifact's is in the manifest).",
     'duration-seconds': 'Wall time of the backup, in seconds.',
     tables: 'Number of tables dumped.',
     rows: 'Total rows over all tables, counted in the dumped snapshot.',

@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { closeSync, createWriteStream, openSync, rmSync, statfsSync } from 'node:fs';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -9,6 +10,7 @@ import type { Artifact, Manifest } from '../lib/manifest.js';
 import type { Cancellation } from '../lib/cancel.js';
 import { ChildWatch, spawnChild } from '../lib/process.js';
 import type { ObjectStore } from '../lib/s3.js';
+import { restorePlan } from '../lib/parallel-plan.js';
 
 /** Thrown when the stored bytes are not the ones the manifest lists: a verdict on the backup. */
 export class ChecksumMismatch extends Error {}
@@ -34,30 +36,37 @@ export interface DiskPlan {
   exact: boolean;
   /** What is kept locally, for messages. */
   what: string;
+  /** A multi-artifact backup (`jobs` > 1): the data is streamed, only the small sections are kept. */
+  multi?: boolean;
 }
 
 /**
  * Peak local disk of verifying a backup (docs/PERFORMANCE.md, "Disk"). A single-artifact backup keeps one file:
  * the decompressed dump, written while the stored bytes stream in and are checksummed (never the stored copy as
- * well). The globals script is small and counted too.
+ * well). A multi-artifact backup keeps only its pre-data and post-data archives (the data streams from S3 into
+ * pg_restore). The globals script is small and counted too.
  */
 export function diskPlan(manifest: Manifest): DiskPlan {
-  const dump = manifest.artifacts.find((a) => a.name === 'dump') ?? manifest.artifacts[0]!;
-  const globals = manifest.artifacts.find((a) => a.name === 'globals');
-  const dumpBytes = restorableBytes(dump);
-  const globalsBytes = globals ? (restorableBytes(globals) ?? globals.bytes * 20) : 0;
+  const plan = restorePlan(manifest);
+  const globalsBytes = plan.globals ? (restorableBytes(plan.globals) ?? plan.globals.bytes * 20) : 0;
+  const kept = plan.dump ? [plan.dump] : [plan.preData!, plan.postData!];
+  const sizes = kept.map(restorableBytes);
   return {
-    needBytes: (dumpBytes ?? dump.bytes) + globalsBytes,
-    exact: dumpBytes !== undefined,
-    what: 'the decompressed dump',
+    needBytes: kept.reduce((n, a, i) => n + (sizes[i] ?? a.bytes), 0) + globalsBytes,
+    exact: sizes.every((b) => b !== undefined),
+    what: plan.dump ? 'the decompressed dump' : 'the decompressed pre-data and post-data archives',
+    ...(plan.dump ? {} : { multi: true }),
   };
 }
 
 /** Fails before any download when the disk under `dir` cannot hold what the verification keeps there. */
 export function checkFreeSpace(dir: string, plan: DiskPlan, freeBytes = freeBytesAt(dir)): void {
   if (freeBytes === undefined || plan.needBytes <= freeBytes) return;
+  const wayOut = plan.multi
+    ? 'Free space'
+    : 'Back up with `jobs: 2` or more (pgdump-to-s3) so that verify-restore streams the data into pg_restore without a local copy, or free space';
   throw new UserError(
-    `Not enough free disk for this verification: it keeps ${plan.what} in ${dir}, ${plan.exact ? '' : 'at least '}${formatBytes(plan.needBytes)}, and only ${formatBytes(freeBytes)} is free there. Nothing was downloaded. Free space, or point RUNNER_TEMP (the CLI: TMPDIR) at a larger disk, e.g. a larger runner or a mounted volume.`,
+    `Not enough free disk for this verification: it keeps ${plan.what} in ${dir}, ${plan.exact ? '' : 'at least '}${formatBytes(plan.needBytes)}, and only ${formatBytes(freeBytes)} is free there. Nothing was downloaded. ${wayOut}, or point RUNNER_TEMP (the CLI: TMPDIR) at a larger disk, e.g. a larger runner or a mounted volume.`,
   );
 }
 
@@ -73,6 +82,9 @@ export function freeBytesAt(dir: string): number | undefined {
 const noSpace = (e: unknown) =>
   (e as NodeJS.ErrnoException)?.code === 'ENOSPC' || /No space left on device/i.test(String((e as Error)?.message));
 
+/** Where the decoded (decrypted, decompressed) archive goes: a file, or a child's stdin (pg_restore reading `-`). */
+export type DecodeTarget = { file: string } | { stdin: ChildProcess };
+
 /**
  * Downloads an artifact into `file` as pg_restore reads it: the stored bytes are checksummed while they stream
  * through age and `zstd -d` (which writes the file itself), so the stored copy is never kept on disk. When the
@@ -86,11 +98,32 @@ export async function fetchArtifact(
   identities: string[],
   cancel?: Cancellation,
 ): Promise<void> {
+  try {
+    await streamArtifact(store, artifact, { file }, identities, cancel);
+  } catch (e) {
+    rmSync(file, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Streams an artifact's stored bytes through the checksum, age and `zstd -d` into `target`. With a child's stdin
+ * the decoded bytes go from zstd to the child through an OS pipe, never through Node or the disk; the checksum
+ * is known only once the last byte went through, so a ChecksumMismatch then means the child read altered data
+ * and what it wrote must be thrown away (the caller drops its database).
+ */
+export async function streamArtifact(
+  store: ObjectStore,
+  artifact: Artifact,
+  target: DecodeTarget,
+  identities: string[],
+  cancel?: Cancellation,
+): Promise<void> {
   const { body } = await store.getStream(artifact.key);
   const digest = new DigestStream();
   const feed = new PassThrough({ highWaterMark: 1 << 20 });
   let decodeError: unknown;
-  const decoding = decodeInto(feed, artifact, identities, file, cancel).catch((e: unknown) => {
+  const decoding = decodeInto(feed, artifact, identities, target, cancel).catch((e: unknown) => {
     decodeError = e;
     feed.destroy();
   });
@@ -113,19 +146,20 @@ export async function fetchArtifact(
       cb();
     },
   });
+  const where = 'file' in target ? target.file : 'pg_restore';
   try {
     await pipeline(body, digest, sink);
     await decoding;
     const sha = digest.sha256();
     if (digest.bytes !== artifact.bytes || sha !== artifact.sha256) {
       throw new ChecksumMismatch(
-        `Checksum mismatch for ${artifact.key}: the manifest says ${artifact.bytes} bytes with SHA-256 ${artifact.sha256}, the store returned ${digest.bytes} bytes with SHA-256 ${sha}. The object is corrupt or was altered; nothing was restored. Verify an older backup.`,
+        `Checksum mismatch for ${artifact.key}: the manifest says ${artifact.bytes} bytes with SHA-256 ${artifact.sha256}, the store returned ${digest.bytes} bytes with SHA-256 ${sha}. The object is corrupt or was altered; ${'file' in target ? 'nothing was restored' : 'what was restored from it was dropped'}. Verify an older backup.`,
       );
     }
     if (decodeError !== undefined) {
       if (noSpace(decodeError))
         throw new UserError(
-          `The disk filled up while writing the decompressed ${artifact.key} to ${file} (${(decodeError as Error).message}). Free space, or point RUNNER_TEMP (the CLI: TMPDIR) at a larger disk, e.g. a larger runner or a mounted volume.`,
+          `The disk filled up while writing the decompressed ${artifact.key} to ${where} (${(decodeError as Error).message}). Free space, or point RUNNER_TEMP (the CLI: TMPDIR) at a larger disk, e.g. a larger runner or a mounted volume.`,
         );
       if (decodeError instanceof UserError) throw decodeError;
       throw new DecodeFailed(`Decompressing ${artifact.key} failed: ${(decodeError as Error).message}`);
@@ -134,31 +168,32 @@ export async function fetchArtifact(
     feed.destroy();
     body.destroy();
     await decoding;
-    rmSync(file, { force: true });
     throw e;
   }
 }
 
-/** age -> zstd -d -> file: zstd writes the file itself; Node hands it the (decrypted) stored bytes. */
+/** age -> zstd -d -> target: zstd writes the file (or the child's stdin) itself; Node hands it the stored bytes. */
 async function decodeInto(
   source: Readable,
   artifact: Artifact,
   identities: string[],
-  file: string,
+  target: DecodeTarget,
   cancel?: Cancellation,
 ): Promise<void> {
   let stream = source;
   if (artifact.encryption) stream = await decryptStream(stream, identities);
   if (artifact.compression !== 'zstd') {
-    await pipeline(stream, createWriteStream(file));
+    await pipeline(stream, 'file' in target ? createWriteStream(target.file) : target.stdin.stdin!);
     return;
   }
-  const fd = openSync(file, 'w');
+  const out = 'file' in target ? openSync(target.file, 'w') : target.stdin.stdin!;
   let zstd;
   try {
-    zstd = spawnChild('zstd', ['-d', '-q', '-c'], { stdio: ['pipe', fd, 'pipe'] }, cancel);
+    zstd = spawnChild('zstd', ['-d', '-q', '-c'], { stdio: ['pipe', out, 'pipe'] }, cancel);
   } finally {
-    closeSync(fd);
+    // zstd holds its own copy: the child sees the end of its input when zstd exits.
+    if (typeof out === 'number') closeSync(out);
+    else out.destroy();
   }
   const watch = new ChildWatch('zstd -d', zstd);
   zstd.stdin!.on('error', () => undefined);

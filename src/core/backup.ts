@@ -6,10 +6,11 @@ import { DigestStream } from '../lib/digest.js';
 import { inputError, isReported, UserError } from '../lib/errors.js';
 import { backupPrefix, dumpFileName, MANIFEST_NAME, newBackupId } from '../lib/keys.js';
 import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
-import { githubContext, type Compression, type Manifest, type TableCount } from '../lib/manifest.js';
+import { githubContext, type Artifact, type Compression, type Manifest, type TableCount } from '../lib/manifest.js';
+import { dataStreamArgs, partitionTables, POST_DATA, PRE_DATA, sectionFileName } from '../lib/parallel-plan.js';
 import { retainUntil, type ObjectLockSetting } from '../lib/object-lock.js';
 import { matchesTable, schemaPattern, tablePattern } from '../lib/pg-pattern.js';
-import { connectPg } from '../lib/pg-client.js';
+import { connectPg, quoteIdent } from '../lib/pg-client.js';
 import { exactRowCount, serverVersion as readServerVersion, userTables } from '../lib/pg-catalog.js';
 import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
 import { findPgTool } from '../lib/pgtools.js';
@@ -46,6 +47,8 @@ export interface BackupOptions {
   globals: boolean;
   /** S3 Object Lock: every object of the backup retained until its start + `days` (the bucket is checked first). */
   objectLock?: ObjectLockSetting;
+  /** Parallel data streams; 1 (the default): one dump artifact. See src/lib/parallel-plan.ts. */
+  jobs?: number;
 }
 
 const MiB = 1024 * 1024;
@@ -99,6 +102,7 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
 
   const client = await connectPg(o.source, 'database-url');
   let dumpStarted = false;
+  const keys: string[] = [];
   try {
     const { version: serverVersion, major } = await readServerVersion(client);
     const pgDump = await findPgTool(
@@ -123,7 +127,7 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
     const partSizeMiB = o.partSizeMiB ?? autoPartSizeMiB(dbBytes);
 
     const level = o.compressionLevel ?? (o.compression === 'zstd' ? 1 : o.compression === 'gzip' ? 6 : 0);
-    const args = [
+    const common = [
       '--format=custom',
       `--compress=${o.compression === 'gzip' ? level : 0}`,
       `--snapshot=${snapshot}`,
@@ -133,70 +137,55 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
       ...o.excludeTableData.map((t) => `--exclude-table-data=${t}`),
       `--dbname=${urlWithoutPassword(o.source)}`,
     ];
+    const jobs = o.jobs ?? 1;
+    const plan: StreamPlan[] =
+      jobs > 1
+        ? await parallelPlan(client, o, tables, jobs, common, prefix, encrypted)
+        : [{ name: 'dump', key: dumpKey, args: common }];
+    if (jobs > 1)
+      log.info(
+        `Dumping with ${plan.length - 2} data stream(s) (jobs: ${jobs}) in snapshot ${snapshot}: ${plan.map((p) => p.name).join(', ')}`,
+      );
+    keys.push(...plan.map((p) => p.key));
     // Until the manifest is written, a cancel deletes whatever part of the dump reached the store.
-    const dumpUndo = cancel.onCancel(`deleted the partial dump s3://${store.bucket}/${dumpKey}`, async () => {
-      await store.deleteKeys([dumpKey]);
+    const dumpUndo = cancel.onCancel(`deleted the partial dump under s3://${store.bucket}/${prefix}`, async () => {
+      await store.deleteKeys(keys);
     });
-    const { watches, output, uncompressedBytes } = spawnDumpPipeline(
-      pgDump.path,
-      args,
-      libpqEnv(o.source),
-      o.compression,
-      level,
-      cancel,
-    );
     dumpStarted = true;
-    let stream: Readable = output;
-    if (encrypted) stream = await encryptStream(stream, o.ageRecipients);
-
-    // The last stage holds back the end of the stream until every child has exited 0: a dump that failed at the
-    // end must fail the upload, never complete it.
-    const guard = new DigestStream(async () => {
-      await Promise.all(watches.map((w) => w.succeeded()));
-    });
-    const body = new PassThrough({ highWaterMark: 1 << 20 });
-    const piping = pipeline(stream, guard, body).catch((e: Error) => {
-      body.destroy(e);
-      throw e;
-    });
-    piping.catch(() => undefined);
-
-    // When the upload or the counting fails first, the children are stopped, and their SIGTERM must not hide
-    // the failure that caused it.
-    let stoppedBy: Error | undefined;
-    const killAll = (cause: Error) => {
-      const running = watches.filter((w) => w.child.exitCode === null && w.child.signalCode === null);
-      if (running.length && !stoppedBy) stoppedBy = cause;
-      for (const w of running) w.child.kill('SIGTERM');
-    };
-    const uploading: Promise<Awaited<ReturnType<ObjectStore['uploadStream']>>> = store
-      .uploadStream(dumpKey, body, {
-        partSizeBytes: partSizeMiB * MiB,
-        queueSize: UPLOAD_QUEUE,
-        storageClass: o.storageClass,
-        sse: o.sse,
-        tags: { 'backup-id': backupId, kind: o.kind, database: o.database },
+    const stream = (p: StreamPlan) =>
+      dumpStream(p, {
+        store,
+        pgDumpPath: pgDump.path,
+        env: libpqEnv(o.source),
+        o,
+        level,
+        encrypted,
         cancel,
-        lock,
-      })
-      .catch((e: Error) => {
-        killAll(e);
-        throw e;
+        upload: {
+          partSizeBytes: partSizeMiB * MiB,
+          // Parallel streams share the in-flight budget (at least 2 parts each, to keep every link busy).
+          queueSize: jobs > 1 ? Math.max(2, Math.floor(UPLOAD_QUEUE / Math.max(1, plan.length - 2))) : UPLOAD_QUEUE,
+          storageClass: o.storageClass,
+          sse: o.sse,
+          tags: { 'backup-id': backupId, kind: o.kind, database: o.database },
+          cancel,
+          lock,
+        },
       });
-    // Counting runs alongside the dump, inside the exporting transaction, which must stay open meanwhile.
-    const counting = countRows(client, tables).catch((e: Error) => {
-      killAll(e);
-      throw e;
-    });
-
-    const settled = await Promise.allSettled([piping, uploading, counting]);
-    const failure = stoppedBy ?? pickFailure(settled, watches);
-    if (failure) throw failure;
-    const counted = (settled[2] as PromiseFulfilledResult<TableCount[]>).value;
-    const uploaded = (settled[1] as PromiseFulfilledResult<Awaited<typeof uploading>>).value;
-    if (uploaded.confirmedBy === 'head')
+    let streams: StreamResult[];
+    let counted: TableCount[];
+    if (jobs <= 1) [streams, counted] = await alongside([stream(plan[0]!)], client, tables);
+    else {
+      // Section order: pre-data first (it is small), the data streams together, post-data last.
+      const pre = await stream(plan[0]!).promise;
+      const [data, c] = await alongside(plan.slice(1, -1).map(stream), client, tables);
+      const post = await stream(plan.at(-1)!).promise;
+      streams = [pre, ...data, post];
+      counted = c;
+    }
+    for (const r of streams.filter((r) => r.confirmedBy === 'head'))
       log.warn(
-        `The reply completing the upload of ${dumpKey} was lost, but the object is stored with exactly the ${uploaded.bytes} bytes sent: accepted (the SHA-256 was computed locally).`,
+        `The reply completing the upload of ${r.key} was lost, but the object is stored with exactly the ${r.bytes} bytes sent: accepted (the SHA-256 was computed locally).`,
       );
     const largeObjects = Number(
       (await client.query<{ n: string }>('SELECT count(*) AS n FROM pg_largeobject_metadata')).rows[0]!.n,
@@ -220,8 +209,9 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
         )
       : { note: { status: 'off' } };
 
-    const sha256 = guard.sha256();
-    const bytes = guard.bytes;
+    // With jobs > 1: the first artifact's key and SHA-256 (pre-data), and the bytes of every section.
+    const sha256 = streams[0]!.sha256;
+    const bytes = streams.reduce((n, r) => n + r.bytes, 0);
     const totalRows = counted.reduce((s, t) => s + t.rows, 0);
     const completed = now();
     const manifest: Manifest = {
@@ -241,18 +231,19 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
       },
       database: o.database,
       artifacts: [
-        {
-          name: 'dump',
-          key: dumpKey,
-          bytes,
-          sha256,
+        ...streams.map((r): Artifact => ({
+          name: r.name,
+          key: r.key,
+          bytes: r.bytes,
+          sha256: r.sha256,
           format: 'custom',
+          ...(r.section ? { section: r.section } : {}),
           compression: o.compression,
           ...(o.compression === 'none' ? {} : { compressionLevel: level }),
-          ...(uncompressedBytes() === undefined ? {} : { uncompressedBytes: uncompressedBytes() }),
+          ...(r.uncompressedBytes === undefined ? {} : { uncompressedBytes: r.uncompressedBytes }),
           encryption: encrypted ? { scheme: 'age', recipients: o.ageRecipients } : null,
-          confirmedBy: uploaded.confirmedBy,
-        },
+          confirmedBy: r.confirmedBy,
+        })),
         ...(globals.artifact ? [globals.artifact] : []),
       ],
       globals: globals.note,
@@ -284,7 +275,7 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
     return {
       manifest,
       manifestKey,
-      dumpKey,
+      dumpKey: streams[0]!.key,
       bytes,
       sha256,
       durationSeconds,
@@ -296,12 +287,199 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
     // Never delete the dump while a manifest naming it may exist.
     if (dumpStarted && !(e instanceof CompletionUnknown)) {
       // Best effort: a partial dump object is harmless without a manifest, but need not linger.
-      await store.deleteKeys([dumpKey, globalsKey, prefix + RECOVERY_NAME]).catch(() => undefined);
+      await store.deleteKeys([...keys, globalsKey, prefix + RECOVERY_NAME]).catch(() => undefined);
     }
     throw e;
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+interface StreamPlan {
+  name: string;
+  key: string;
+  args: string[];
+  section?: Artifact['section'];
+}
+
+interface StreamResult {
+  name: string;
+  key: string;
+  section?: Artifact['section'];
+  bytes: number;
+  sha256: string;
+  uncompressedBytes?: number;
+  confirmedBy: 'reply' | 'head';
+}
+
+interface RunningStream {
+  promise: Promise<StreamResult>;
+  /** Stops the stream's children because of another stage's failure, which is then the stream's error too. */
+  stop: (cause: Error) => void;
+}
+
+interface StreamContext {
+  store: ObjectStore;
+  pgDumpPath: string;
+  env: NodeJS.ProcessEnv;
+  o: BackupOptions;
+  level: number;
+  encrypted: boolean;
+  cancel: Cancellation;
+  upload: UploadOptions & { partSizeBytes: number; queueSize: number };
+}
+
+/**
+ * One pg_dump stream into one object: pg_dump | zstd (an OS pipe) | age | SHA-256 | multipart upload. A failure
+ * stops its children and aborts its upload (uploadStream deletes what it sent); the promise then rejects.
+ */
+function dumpStream(p: StreamPlan, c: StreamContext): RunningStream {
+  let watches: ChildWatch[] = [];
+  let stoppedBy: Error | undefined;
+  const stop = (cause: Error) => {
+    stoppedBy ??= cause;
+    for (const w of watches.filter((w) => w.child.exitCode === null && w.child.signalCode === null))
+      w.child.kill('SIGTERM');
+  };
+  const promise = (async (): Promise<StreamResult> => {
+    const {
+      watches: ws,
+      output,
+      uncompressedBytes,
+    } = spawnDumpPipeline(c.pgDumpPath, p.args, c.env, c.o.compression, c.level, c.cancel);
+    watches = ws;
+    if (stoppedBy) stop(stoppedBy);
+    let stream: Readable = output;
+    if (c.encrypted) stream = await encryptStream(stream, c.o.ageRecipients);
+    // The last stage holds back the end of the stream until every child has exited 0: a dump that failed at the
+    // end must fail the upload, never complete it.
+    const guard = new DigestStream(async () => {
+      await Promise.all(watches.map((w) => w.succeeded()));
+    });
+    const body = new PassThrough({ highWaterMark: 1 << 20 });
+    const piping = pipeline(stream, guard, body).catch((e: Error) => {
+      body.destroy(e);
+      throw e;
+    });
+    piping.catch(() => undefined);
+    // When the upload fails first, the children are stopped, and their SIGTERM must not hide the failure.
+    const uploading = c.store.uploadStream(p.key, body, c.upload).catch((e: Error) => {
+      stop(e);
+      throw e;
+    });
+    const settled = await Promise.allSettled([piping, uploading]);
+    const failure = stoppedBy ?? pickFailure(settled, watches);
+    if (failure) throw failure;
+    const uploaded = (settled[1] as PromiseFulfilledResult<Awaited<typeof uploading>>).value;
+    return {
+      name: p.name,
+      key: p.key,
+      section: p.section,
+      bytes: guard.bytes,
+      sha256: guard.sha256(),
+      uncompressedBytes: uncompressedBytes(),
+      confirmedBy: uploaded.confirmedBy,
+    };
+  })();
+  promise.catch(() => undefined);
+  return { promise, stop };
+}
+
+/**
+ * Runs the streams and the exact row counts (inside the exporting transaction, which stays open meanwhile)
+ * together; the first failure stops every other stream and is the one reported.
+ */
+async function alongside(
+  running: RunningStream[],
+  client: pg.Client,
+  tables: { schema: string; name: string; excluded: boolean }[],
+): Promise<[StreamResult[], TableCount[]]> {
+  let first: Error | undefined;
+  const stopAll = (e: Error) => {
+    first ??= e;
+    for (const r of running) r.stop(e);
+  };
+  const counting = countRows(client, tables).catch((e: Error) => {
+    stopAll(e);
+    throw e;
+  });
+  const results = running.map((r) =>
+    r.promise.catch((e: Error) => {
+      stopAll(e);
+      throw e;
+    }),
+  );
+  const settled = await Promise.allSettled([...results, counting]);
+  if (first) throw first;
+  const values = settled.map((s) => (s as PromiseFulfilledResult<unknown>).value);
+  return [values.slice(0, -1) as StreamResult[], values.at(-1) as TableCount[]];
+}
+
+/**
+ * `jobs` > 1: pre-data, the data streams (the tables split by size; large objects and the sequences' values in
+ * the first), post-data. Every pg_dump uses the one exported snapshot.
+ */
+async function parallelPlan(
+  client: pg.Client,
+  o: BackupOptions,
+  tables: { schema: string; name: string; excluded: boolean }[],
+  jobs: number,
+  common: string[],
+  prefix: string,
+  encrypted: boolean,
+): Promise<StreamPlan[]> {
+  // As pg_dump -j's leader does: the exporting transaction holds every table's ACCESS SHARE lock until the last
+  // stream is done, so that no DDL slips in between the sections (each pg_dump locks only what it dumps).
+  if (tables.length) {
+    const before = (await client.query<{ v: string }>("SELECT current_setting('lock_timeout') AS v")).rows[0]!.v;
+    await client.query(`SET LOCAL lock_timeout = ${Math.round(o.lockWaitTimeoutSeconds * 1000)}`);
+    try {
+      await client.query(
+        `LOCK TABLE ${tables.map((t) => `ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`).join(', ')} IN ACCESS SHARE MODE`,
+      );
+    } catch (e) {
+      throw new UserError(
+        `Backup failed: the tables could not be locked for the parallel dump within \`lock-wait-timeout\` (${formatSeconds(o.lockWaitTimeoutSeconds)}): ${(e as Error).message}. Something holds an exclusive lock (a migration, VACUUM FULL); retry later or raise \`lock-wait-timeout\`.`,
+      );
+    }
+    await client.query("SELECT set_config('lock_timeout', $1, true)", [before]);
+  }
+  const sizes = await relationSizes(client);
+  const sized = tables
+    .filter((t) => !t.excluded)
+    .map((t) => ({ schema: t.schema, name: t.name, bytes: sizes.get(JSON.stringify([t.schema, t.name])) ?? 0 }));
+  const schemaFilters = o.schemas.map(schemaPattern);
+  const sequences = (
+    await client.query<{ schema: string; name: string }>(`
+      SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'S' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'
+      ORDER BY 1, 2`)
+  ).rows.filter((r) => schemaFilters.length === 0 || schemaFilters.some((re) => re.test(r.schema)));
+  // pg_dump leaves large objects out when `--schema` is given; so does a parallel backup.
+  const largeObjects =
+    o.schemas.length === 0 &&
+    Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM pg_largeobject_metadata')).rows[0]!.n) > 0;
+  const streams = partitionTables(sized, jobs, largeObjects || sequences.length > 0);
+  const file = (name: string) => prefix + sectionFileName(name, o.compression, encrypted);
+  return [
+    { name: PRE_DATA, key: file(PRE_DATA), args: [...common, '--section=pre-data'], section: 'pre-data' },
+    ...streams.map((s): StreamPlan => ({
+      name: s.name,
+      key: file(s.name),
+      args: [...common, ...dataStreamArgs(s, { largeObjects, sequences })],
+      section: 'data',
+    })),
+    { name: POST_DATA, key: file(POST_DATA), args: [...common, '--section=post-data'], section: 'post-data' },
+  ];
+}
+
+async function relationSizes(client: pg.Client): Promise<Map<string, number>> {
+  const rows = (
+    await client.query<{ schema: string; name: string; bytes: string }>(`
+      SELECT n.nspname AS schema, c.relname AS name, pg_table_size(c.oid) AS bytes
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r'`)
+  ).rows;
+  return new Map(rows.map((r) => [JSON.stringify([r.schema, r.name]), Number(r.bytes)]));
 }
 
 /** The most telling failure: a child's own error (pg_dump's stderr) beats the upload's "stream destroyed". */
@@ -381,6 +559,14 @@ export function backupSummary(r: BackupResult, bucket: string): string {
     `| Size | ${formatBytes(r.bytes)} (${m.artifacts[0]!.compression}, encryption: ${enc}) |`,
     `| Duration | ${formatSeconds(r.durationSeconds)} (${mbps.toFixed(1)} MB/s stored) |`,
     `| Tables | ${m.tables.length} |`,
+    ...(m.artifacts.some((a) => a.section)
+      ? [
+          `| Artifacts | ${m.artifacts
+            .filter((a) => a.section)
+            .map((a) => `\`${a.name}\` ${formatBytes(a.bytes)}`)
+            .join(', ')} (parallel dump, one snapshot) |`,
+        ]
+      : []),
     `| Globals | ${globalsCell(m)} |`,
     ...(m.objectLock
       ? [

@@ -102,7 +102,9 @@ export async function listBackups(store: ObjectStore, prefix: string, database: 
     e.verificationKeys.sort();
     // A manifest without a dump beside it (a dump deleted or lost while the manifest stayed) is broken.
     const base = `${dbPrefix}${e.backupId}/`;
-    if (e.complete && !e.keys.some((k) => k.startsWith(`${base}dump.`))) {
+    // A multi-artifact backup (jobs > 1) has its sections instead: pre-data and post-data at least.
+    const has = (name: string) => e.keys.some((k) => k.startsWith(`${base}${name}.`));
+    if (e.complete && !has('dump') && !(has('pre-data') && has('post-data'))) {
       e.complete = false;
       e.broken = 'its manifest exists but its dump does not';
     }

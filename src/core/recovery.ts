@@ -49,16 +49,30 @@ export function recoveryCommands(m: Manifest, ctx: RecoveryContext): string {
     '# The SHA-256 of every object must equal the one recorded at backup time: a corrupt download stops here.',
   );
   lines.push(`sha256sum -c - <<'EOF'`, ...m.artifacts.map((a) => `${a.sha256}  ${fileName(a)}`), 'EOF');
-  // Globals (roles) before the dump, whose objects name them as owners.
-  const ordered = [
-    ...m.artifacts.filter((a) => a.format !== 'custom'),
-    ...m.artifacts.filter((a) => a.format === 'custom'),
-  ];
-  for (const a of ordered) {
+  // Globals (roles) before the dump, whose objects name them as owners; a multi-artifact backup's sections in
+  // their order: pre-data, the data artifacts (any order: here in parallel), post-data (indexes: pg_restore -j).
+  const rank = (a: Artifact) =>
+    a.format !== 'custom' ? 0 : a.section === 'pre-data' ? 1 : a.section === 'post-data' ? 3 : 2;
+  const ordered = [...m.artifacts].sort((a, b) => rank(a) - rank(b));
+  const restoreCmd = (file: string, extra = '') =>
+    `pg_restore --no-owner --no-acl --exit-on-error${extra} --dbname "$TARGET" ${shellQuote(file)}`;
+  const data = ordered.filter((a) => a.format === 'custom' && a.section === 'data');
+  for (const a of ordered.filter((a) => !data.includes(a))) {
+    if (a.section === 'post-data' && data.length) {
+      lines.push(
+        `# ${data.map((d) => d.name).join(', ')}: the table data, restored after pre-data and before post-data, in any order or in parallel.`,
+        'pids=()',
+      );
+      for (const d of data) {
+        const { command, output } = unpack(d);
+        lines.push(`( ${command ? `${command} && ` : ''}${restoreCmd(output)} ) & pids+=($!)`);
+      }
+      lines.push('for p in "${pids[@]}"; do wait "$p"; done');
+    }
     const { command, output } = unpack(a);
     if (command) lines.push(command);
     if (a.format === 'custom') {
-      lines.push(`pg_restore --no-owner --no-acl --exit-on-error --dbname "$TARGET" ${shellQuote(output)}`);
+      lines.push(restoreCmd(output, a.section === 'post-data' ? ' --jobs=4' : ''));
     } else {
       lines.push(
         `# ${a.name}: a SQL script (${a.name === 'globals' ? 'roles and tablespaces; existing ones report errors, which are harmless' : a.format}).`,

@@ -128,7 +128,8 @@ function literal(s: string): string {
 export async function prepareTarget(p: {
   admin: pg.Client;
   tool: PgTool;
-  file: string;
+  /** The archive; a multi-artifact backup: its pre-data and post-data archives (policies name roles in post-data). */
+  file: string | string[];
   restoreFlags: string[];
   mode: 'verify' | 'restore';
   createRoles: CreateRoles;
@@ -139,7 +140,13 @@ export async function prepareTarget(p: {
   /** Stops the pg_restore it runs to read the archive. */
   cancel?: Cancellation;
 }): Promise<void> {
-  const needs = await archiveNeeds(p.tool, p.file, p.restoreFlags, p.cancel);
+  const all = await Promise.all(
+    (Array.isArray(p.file) ? p.file : [p.file]).map((f) => archiveNeeds(p.tool, f, p.restoreFlags, p.cancel)),
+  );
+  const needs: ArchiveNeeds = {
+    extensions: [...new Set(all.flatMap((n) => n.extensions))],
+    roles: [...new Set(all.flatMap((n) => n.roles))],
+  };
   await checkExtensions(p.admin, needs.extensions);
   const missing = await missingRoles(p.admin, needs.roles);
   if (missing.length === 0) return;

@@ -4,18 +4,27 @@ import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import { Cancellation } from '../lib/cancel.js';
-import { checkFreeSpace, ChecksumMismatch, DecodeFailed, diskPlan, fetchArtifact } from './artifact-fetch.js';
+import {
+  checkFreeSpace,
+  ChecksumMismatch,
+  DecodeFailed,
+  diskPlan,
+  fetchArtifact,
+  streamArtifact,
+} from './artifact-fetch.js';
 import { UserError } from '../lib/errors.js';
 import { compactUtc, databasePrefix } from '../lib/keys.js';
 import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
-import { githubContext, type Manifest } from '../lib/manifest.js';
+import { githubContext, type Artifact, type Manifest } from '../lib/manifest.js';
+import { mapLimit } from '../lib/map-limit.js';
+import { restorePlan } from '../lib/parallel-plan.js';
 import { recordLock } from '../lib/object-lock.js';
 import { connectPg } from '../lib/pg-client.js';
 import { exactRowCount, serverVersion as readServerVersion, userTables } from '../lib/pg-catalog.js';
 import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
 import { findPgRestore, pgRestoreTooOld, readArchiveHeader, versionMajor } from '../lib/dump-version.js';
 import type { PgTool } from '../lib/pgtools.js';
-import { run } from '../lib/process.js';
+import { ChildWatch, run, spawnChild } from '../lib/process.js';
 import type { ObjectStore } from '../lib/s3.js';
 import { summarizeRestoreErrors } from '../lib/extensions.js';
 import { splitSql, statementLabel } from '../lib/sql-split.js';
@@ -147,7 +156,9 @@ export async function runVerify(o: VerifyOptions, deps: VerifyDeps): Promise<Ver
   const manifest = await readManifest(store, entry);
   const broken = artifactProblem(entry, manifest);
   if (broken) throw new VerificationFailed(`Backup ${entry.backupId} is broken: ${broken}. It cannot be restored.`);
-  const artifact = manifest.artifacts.find((a) => a.name === 'dump') ?? manifest.artifacts[0]!;
+  const plan = restorePlan(manifest);
+  const artifact = plan.dump ?? plan.preData!;
+  if (plan.preData) refuseForMultiArtifact(o, entry.backupId);
   if (artifact.encryption && o.ageIdentities.length === 0) {
     throw new UserError(
       `Backup ${entry.backupId} is age-encrypted; set \`age-identity\` to the secret key of one of its recipients (${artifact.encryption.recipients.join(', ')}).`,
@@ -202,11 +213,14 @@ export async function runVerify(o: VerifyOptions, deps: VerifyDeps): Promise<Ver
     if (o.mode === 'restore') await guardRestoreTarget(admin, o);
     result.restoredInto = targetDb;
 
-    // 1. Download, checking size and SHA-256 of the bytes as stored, into a file pg_restore can seek in.
+    // 1. Download, checking size and SHA-256 of the bytes as stored, into a file pg_restore can seek in. A
+    // multi-artifact backup: only its pre-data and post-data archives (small); the data streams in step 2.
     checkFreeSpace(work, diskPlan(manifest));
-    const dumpFile = path.join(work, 'dump.pgdump');
+    const dumpFile = path.join(work, plan.dump ? 'dump.pgdump' : 'pre-data.pgdump');
+    const postFile = plan.postData ? path.join(work, 'post-data.pgdump') : undefined;
     const tDownload = performance.now();
     await downloadArtifact(store, artifact, dumpFile, o.ageIdentities, cancel);
+    if (plan.postData) await downloadArtifact(store, plan.postData, postFile!, o.ageIdentities, cancel);
     // The archive itself says which pg_dump wrote it; trust it over the manifest.
     const header = await readArchiveHeader(dumpFile);
     if (header?.pgDumpVersion && (versionMajor(header.pgDumpVersion) ?? 0) > pgRestore.major) {
@@ -214,7 +228,9 @@ export async function runVerify(o: VerifyOptions, deps: VerifyDeps): Promise<Ver
     }
     result.timings.downloadSeconds = (performance.now() - tDownload) / 1000;
     log.info(
-      `Downloaded and checked ${artifact.key} (${formatBytes(artifact.bytes)}, SHA-256 ok) in ${formatSeconds(result.timings.downloadSeconds)}`,
+      plan.dump
+        ? `Downloaded and checked ${artifact.key} (${formatBytes(artifact.bytes)}, SHA-256 ok) in ${formatSeconds(result.timings.downloadSeconds)}`
+        : `Downloaded and checked the pre-data and post-data archives of a multi-artifact backup (SHA-256 ok) in ${formatSeconds(result.timings.downloadSeconds)}; its ${plan.data.length} data artifact(s) stream into pg_restore`,
     );
 
     // Extensions and roles the archive needs, before any restore work (a missing extension stops here).
@@ -224,7 +240,7 @@ export async function runVerify(o: VerifyOptions, deps: VerifyDeps): Promise<Ver
     await prepareTarget({
       admin,
       tool: pgRestore,
-      file: dumpFile,
+      file: postFile ? [dumpFile, postFile] : dumpFile,
       restoreFlags: RESTORE_FLAGS,
       // A recovery restores into a scratch copy, as a verification does: its roles are temporary too.
       mode: o.mode === 'recover' ? 'verify' : o.mode,
@@ -257,7 +273,16 @@ export async function runVerify(o: VerifyOptions, deps: VerifyDeps): Promise<Ver
     // 2. Restore.
     log.info(`Restoring into database "${targetDb}" with pg_restore ${pgRestore.version}`);
     const tRestore = performance.now();
-    const restoreErrors = await restore(pgRestore, o, dest, dumpFile, work, cancel);
+    const restoreErrors = plan.dump
+      ? await restore(pgRestore, o, dest, dumpFile, work, cancel)
+      : await restoreSections(
+          pgRestore,
+          o,
+          dest,
+          { preFile: dumpFile, postFile: postFile!, data: plan.data },
+          store,
+          cancel,
+        );
     result.timings.restoreSeconds = (performance.now() - tRestore) / 1000;
     if (restoreErrors.length) {
       throw new VerificationFailed(summarizeRestoreErrors(restoreErrors));
@@ -370,6 +395,82 @@ async function downloadArtifact(
     if (e instanceof ChecksumMismatch || e instanceof DecodeFailed) throw new VerificationFailed(e.message);
     throw e;
   });
+}
+
+/**
+ * What a multi-artifact backup cannot do yet, refused before any download or database: a `tables` restore (and
+ * recover mode, which restores tables) and an in-place `clean` restore (dropping the existing objects needs the
+ * whole archive's order, which spans the sections).
+ */
+function refuseForMultiArtifact(o: VerifyOptions, backupId: string): void {
+  const what = `Backup ${backupId} is a multi-artifact backup (written with \`jobs\` > 1)`;
+  if (o.mode === 'recover')
+    throw new UserError(
+      `Input \`mode\`: ${what}, and recover mode does not support those yet. Recover from a backup written with \`jobs: 1\`, or restore this one whole with \`mode: restore\` and \`restore-strategy: new-database\` and copy the rows from there.`,
+    );
+  if (o.tables.length)
+    throw new UserError(
+      `Input \`tables\`: ${what}, and restoring some of its tables is not supported yet. Clear \`tables\` to restore it whole (\`restore-strategy: new-database\` leaves the target untouched), or use a backup written with \`jobs: 1\`.`,
+    );
+  if (o.mode === 'restore' && o.strategy === 'in-place' && o.clean)
+    throw new UserError(
+      `Input \`clean\`: ${what}, and an in-place restore over existing tables is not supported for those. Use \`restore-strategy: swap\` (the default), which restores into a new database and swaps it in.`,
+    );
+}
+
+/**
+ * A multi-artifact restore: pre-data, then every data artifact streamed from S3 through its checksum, age and
+ * `zstd -d` into its own pg_restore reading stdin (up to `jobs` at once, no local copy), then post-data with
+ * `pg_restore -j`. A checksum that fails once a stream has ended is a VerificationFailed: the caller drops the
+ * scratch (or restoring) database.
+ */
+async function restoreSections(
+  tool: PgTool,
+  o: VerifyOptions,
+  dest: Destination,
+  files: { preFile: string; postFile: string; data: Artifact[] },
+  store: ObjectStore,
+  cancel: Cancellation,
+): Promise<string[]> {
+  const env = libpqEnv(o.target);
+  const base = [...RESTORE_FLAGS, '--no-password', `--dbname=${urlWithoutPassword(o.target, dest.database)}`];
+  const errors = restoreErrorsOf(await run(tool.path, [...base, files.preFile], { env }, cancel));
+  if (errors.length) return errors;
+  const streamed = await mapLimit(files.data, Math.max(1, o.jobs), async (a) => {
+    const child = spawnChild(tool.path, base, { env, stdio: ['pipe', 'ignore', 'pipe'] }, cancel);
+    child.stdin!.on('error', () => undefined);
+    const watch = new ChildWatch('pg_restore', child, 200);
+    let fetchError: unknown;
+    await streamArtifact(store, a, { stdin: child }, o.ageIdentities, cancel).catch((e: unknown) => {
+      fetchError = e;
+      child.kill('SIGTERM');
+    });
+    const { code } = await watch.exited;
+    const errors = restoreErrorsOf({ code, stderr: watch.stderrTail() });
+    // A pg_restore that stopped early breaks zstd's pipe: its own errors are the cause, unless the bytes were bad.
+    if (fetchError instanceof ChecksumMismatch || (fetchError !== undefined && errors.length === 0))
+      return { fetchError, errors };
+    return { errors };
+  });
+  const failed = streamed.find((r) => r.fetchError !== undefined)?.fetchError;
+  if (failed instanceof ChecksumMismatch || failed instanceof DecodeFailed)
+    throw new VerificationFailed(failed.message);
+  if (failed !== undefined) throw failed;
+  errors.push(...streamed.flatMap((r) => r.errors));
+  if (errors.length) return errors;
+  return restoreErrorsOf(await run(tool.path, [...base, `--jobs=${o.jobs}`, files.postFile], { env }, cancel));
+}
+
+/** pg_restore's own errors, less the harmless ones; a failure without any is reported by its exit code. */
+function restoreErrorsOf(out: { code: number | null; stderr: string }): string[] {
+  const errors = out.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('pg_restore: error:'))
+    .filter((l) => !HARMLESS_RESTORE_ERRORS.some((re) => re.test(l)));
+  if (out.code !== 0 && errors.length === 0 && !/errors ignored on restore/.test(out.stderr)) {
+    errors.push(`pg_restore exited with code ${out.code}: ${out.stderr.trim().split('\n').slice(-5).join('\n')}`);
+  }
+  return errors;
 }
 
 const RECOVER_SKIPS = ['FK CONSTRAINT', 'TRIGGER', 'POLICY', 'ROW SECURITY'];

@@ -1,4 +1,6 @@
+import os from 'node:os';
 import { parseRecipients } from '../lib/age.js';
+import { parseDumpJobs } from '../lib/parallel-plan.js';
 import { inputError } from '../lib/errors.js';
 import type { InputReader } from '../lib/inputs.js';
 import type { Compression } from '../lib/manifest.js';
@@ -103,6 +105,7 @@ export function readBackupInputs(
     s3Endpoint: s3.endpoint,
     globals: inputs.bool('globals'),
     objectLock: readObjectLock(inputs),
+    jobs: parseDumpJobs(inputs.optional('jobs'), os.availableParallelism()),
   };
   return { options, store: ObjectStore.fromOptions(s3), selection };
 }

@@ -13,6 +13,11 @@ export interface Artifact {
   sha256: string;
   /** `custom`: pg_dump -Fc (the dump); `sql`: a plain SQL script (the globals). */
   format: 'custom' | 'sql';
+  /**
+   * Multi-artifact backups (`jobs` > 1): the pg_dump section this archive holds. Restore order: `pre-data`, then
+   * every `data` artifact (any order, in parallel), then `post-data`. Absent: a whole dump (or the globals).
+   */
+  section?: 'pre-data' | 'data' | 'post-data';
   compression: Compression;
   compressionLevel?: number;
   /** zstd artifacts: the size once decompressed (what a restore keeps on disk). Absent in older manifests. */

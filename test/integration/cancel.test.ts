@@ -131,6 +131,31 @@ describe('cancelling pgdump-to-s3', () => {
       expect(summary).toMatch(/aborted the multipart upload/);
     },
   );
+
+  test('a parallel dump (jobs: 2) during its data stream: pg_dump stopped, upload aborted, pre-data deleted', async () => {
+    proxy.hold = (req) => req.method === 'PUT' && /[?&]partNumber=/.test(req.url ?? '');
+    const database = 'bulk-parallel';
+    const run = startBundle('pgdump-to-s3', {
+      'database-url': pg.url(bulk),
+      ...s3Inputs(proxy.endpoint),
+      database,
+      compression: 'none',
+      'part-size-mb': '5',
+      jobs: '2',
+    });
+    const tree = new TreeWatch(run.child.pid!);
+    await proxy.waitForHeld();
+    await tree.waitFor(/^pg_dump$/);
+    const outcome = await runnerCancel(run.child);
+    const done = await run.done;
+    expect(outcome.needed).toBe('SIGINT');
+    expect(done.exitCode).not.toBe(0);
+    expect(tree.stop()).toEqual([]);
+    expect(await openMultipartUploads(s3.client, bucket)).toBe(0);
+    expect(await listKeys(s3.client, bucket, `postgres-backups/${database}/`)).toEqual([]);
+    expect(done.summary).toMatch(/aborted the multipart upload of .*data-1\.pgdump/);
+    expect(done.summary).toMatch(/deleted the partial dump/);
+  });
 });
 
 describe('cancelling verify-restore (verify mode)', () => {

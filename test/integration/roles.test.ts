@@ -290,6 +290,37 @@ describe('verify-restore: extensions the restore server lacks', () => {
   });
 });
 
+describe('multi-artifact (jobs: 2) backups: the pre-data archive answers the roles and extension checks', () => {
+  test('verify creates the missing roles from the pre-data archive, passes, and drops them again', async () => {
+    await backup(clinicDb, 'clinic-multi', { jobs: '2' });
+    expect(await presentRoles(target)).toEqual([]);
+    const run = await verify('clinic-multi');
+    expect(run.errors).toEqual([]);
+    expect(run.outputs.status).toBe('passed');
+    expect(run.outputs['tables-checked']).toBe('7');
+    expect(run.logs).toContain('Created 2 missing role(s) as NOLOGIN without password');
+    expect(await presentRoles(target)).toEqual([]);
+    expect(await scratchDatabases(target)).toEqual([]);
+  });
+
+  test('a missing extension stops the verification before anything is restored', async () => {
+    const db = await source.createDatabase('ext_multi');
+    await source.query(
+      `CREATE EXTENSION pba_test_ext;
+       CREATE TABLE scores (id int PRIMARY KEY, score pba_score);
+       INSERT INTO scores (id, score) VALUES (1, 10), (2, 20);`,
+      db,
+    );
+    await backup(db, 'ext-multi', { jobs: '2' });
+    const run = await verify('ext-multi');
+    expect(run.exitCode).toBe(1);
+    const msg = run.errors.join('\n');
+    expect(msg).toContain('the extension "pba_test_ext"');
+    expect(msg).toContain('nothing was restored');
+    expect(await scratchDatabases(target)).toEqual([]);
+  });
+});
+
 test('no log line holds a password or the age identity', () => {
   expect(
     findSecretsInLogs([

@@ -169,3 +169,61 @@ test('"Rows were deleted / damaged": dry run, skip, check, with the CLI as the r
   expect(after.get('public.orders')).toBe(before.get('public.orders')! + 1);
   expect((await pg.query("SELECT 1 FROM customers WHERE email = 'new-1@example.org'", source)).length).toBe(1);
 }, 300_000);
+
+test('"GitHub is down", multi-artifact: the runbook restores a jobs: 3 backup (pre-data, data-* in parallel, post-data) with stock tools', async () => {
+  if (!pg) [pg, pg2, s3] = await Promise.all([startPostgres(), startPostgres(), startS3()]);
+  const source = await pg.createDatabase('parallel');
+  await pg.query(fixture('clinic.sql'), source);
+  const bucket = await s3.createBucket('runbook-multi');
+  const work = tempDir('runbook-multi-');
+  await exec('age-keygen', ['-o', path.join(work, 'key.txt')]);
+  const recipient = (await exec('age-keygen', ['-y', path.join(work, 'key.txt')])).toString().trim();
+  const backup = await runBundle(
+    'pgdump-to-s3',
+    {
+      'database-url': pg.url(source),
+      database: 'app',
+      's3-bucket': bucket,
+      's3-endpoint': s3.endpoint,
+      's3-force-path-style': 'true',
+      'age-recipients': recipient,
+      jobs: '3',
+    },
+    s3.env,
+  );
+  expect(backup.errors).toEqual([]);
+  const manifest = JSON.parse(
+    (await getObjectBytes(s3.client, bucket, backup.outputs['manifest-key']!)).toString(),
+  ) as { artifacts: { name: string }[]; tables: { schema: string; name: string; rows: number }[] };
+  expect(manifest.artifacts.map((a) => a.name)).toContain('data-3');
+  const bin = path.join(work, 'bin');
+  spawnSync('mkdir', ['-p', bin]);
+  const realAws = spawnSync('sh', ['-c', 'command -v aws'], { encoding: 'utf8' }).stdout.trim();
+  writeFileSync(path.join(bin, 'aws'), `#!/bin/sh\nexec "${realAws}" --endpoint-url "${s3.endpoint}" "$@"\n`);
+  chmodSync(path.join(bin, 'aws'), 0o755);
+  writeFileSync(path.join(work, 'aws-config'), '[default]\nregion = us-east-1\ns3 =\n    addressing_style = path\n');
+  const target = await pg2.createDatabase('newserver_multi');
+  const r = spawnSync('bash', ['-euo', 'pipefail', '-c', runbookBlock('stock-tools-multi')], {
+    cwd: work,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      ...s3.env,
+      PATH: `${bin}:${process.env.PATH}`,
+      AWS_CONFIG_FILE: path.join(work, 'aws-config'),
+      BUCKET: bucket,
+      BACKUP: backup.outputs['manifest-key']!.replace(/\/manifest\.json$/, ''),
+      AGE_KEY: path.join(work, 'key.txt'),
+      TARGET: pg2.url(target).replace(`:${encodeURIComponent(pg2.password)}@`, '@'),
+      PGPASSWORD: pg2.password,
+    },
+  });
+  const complaints = r.stderr.split('\n').filter((l) => /error/i.test(l));
+  expect(complaints.filter((l) => !/role "[^"]+" already exists/.test(l))).toEqual([]);
+  expect(r.status).toBe(0);
+  expect(await tableCounts(pg2, target)).toEqual(
+    new Map(manifest.tables.map((t) => [`${t.schema}.${t.name}`, t.rows])),
+  );
+  const policies = await pg2.query<{ n: string }>('SELECT count(*) AS n FROM pg_policies', target);
+  expect(policies[0]!.n).toBe('3');
+}, 300_000);

@@ -111,6 +111,9 @@ test('a disk too small for the decompressed dump is refused before any download,
     /Not enough free disk for this verification: it keeps the decompressed dump in .*, [\d.]+ TiB, and only/,
   );
   expect(error).toContain('Nothing was downloaded');
+  expect(error).toContain(
+    'Back up with `jobs: 2` or more (pgdump-to-s3) so that verify-restore streams the data into pg_restore without a local copy',
+  );
   expect(error).toContain('point RUNNER_TEMP (the CLI: TMPDIR) at a larger disk');
   expect(run.logs).not.toMatch(/Downloaded and checked/);
   expect(readdirSync(runnerTemp)).toEqual([]);

@@ -41,12 +41,12 @@ test('disk plan: the decompressed dump plus the globals script; a lower bound wh
   expect(diskPlan(manifest([artifact({})]))).toMatchObject({ needBytes: 1000, exact: false });
 });
 
-test('free-space check: passes when it fits, says where to make room when it does not, and skips an unknown free size', () => {
+test('free-space check: passes when it fits, names jobs and where to make room when it does not, and skips an unknown free size', () => {
   const plan = { needBytes: 3 * 1024 ** 3, exact: true, what: 'the decompressed dump' };
   expect(() => checkFreeSpace('/tmp/x', plan, 4 * 1024 ** 3)).not.toThrow();
   expect(() => checkFreeSpace('/tmp/x', plan, undefined)).not.toThrow();
   expect(() => checkFreeSpace('/tmp/x', plan, 1024 ** 3)).toThrow(
-    /keeps the decompressed dump in \/tmp\/x, 3\.0 GiB, and only 1\.0 GiB is free there\. Nothing was downloaded\..*RUNNER_TEMP \(the CLI: TMPDIR\)/,
+    /keeps the decompressed dump in \/tmp\/x, 3\.0 GiB, and only 1\.0 GiB is free there\. Nothing was downloaded\. Back up with `jobs: 2` or more \(pgdump-to-s3\) so that verify-restore streams the data into pg_restore without a local copy.*RUNNER_TEMP \(the CLI: TMPDIR\)/,
   );
   expect(() => checkFreeSpace('/tmp/x', { ...plan, exact: false }, 1024 ** 3)).toThrow(/at least 3\.0 GiB/);
 });
