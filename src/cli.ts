@@ -61,18 +61,39 @@ const COMMANDS: Record<string, Command> = {
   prune: {
     spec: 'prune-retention',
     handler: pruneRetention,
-    summary: 'apply retention to S3 backups or Neon snapshot branches (prune-retention)',
+    summary: 'apply retention to S3 backups, Neon snapshot branches or Neon snapshots (prune-retention)',
   },
   'neon-snapshot': {
     spec: 'neon-snapshot',
     handler: neonSnapshotAction,
-    summary: 'create a Neon branch at a point in time (neon-snapshot)',
+    summary: 'create a Neon branch at a point in time, or a snapshot with --method snapshot (neon-snapshot)',
   },
   'neon-restore': {
     spec: 'neon-snapshot',
     handler: neonSnapshotAction,
     summary: 'restore a Neon branch in place to a point in time (neon-snapshot with --mode restore; needs --confirm)',
     defaults: { mode: 'restore' },
+  },
+  'neon-restore-snapshot': {
+    spec: 'neon-snapshot',
+    handler: neonSnapshotAction,
+    summary:
+      'restore a snapshot of the Neon Snapshots API into a new branch, or onto --target-branch (neon-snapshot with --mode restore-snapshot)',
+    defaults: { mode: 'restore-snapshot' },
+  },
+  'neon-finalize-restore': {
+    spec: 'neon-snapshot',
+    handler: neonSnapshotAction,
+    summary:
+      'let a branch restored from a snapshot replace its target (neon-snapshot with --mode finalize-restore; needs --confirm)',
+    defaults: { mode: 'finalize-restore' },
+  },
+  'neon-schedule': {
+    spec: 'neon-snapshot',
+    handler: neonSnapshotAction,
+    summary:
+      "declare a Neon branch's backup schedule, with --dry-run to see the change (neon-snapshot with --mode schedule)",
+    defaults: { mode: 'schedule' },
   },
   report: {
     spec: 'backup-report',

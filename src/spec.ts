@@ -327,7 +327,11 @@ const PRUNE_RETENTION = {
   description:
     'restic-style retention over S3 backups and Neon branches; a dry-run plan; never deletes the newest complete or verified one.',
   inputs: {
-    target: { description: '`s3` (backups written by pgdump-to-s3) or `neon` (snapshot branches).', default: 's3' },
+    target: {
+      description:
+        '`s3` (backups written by pgdump-to-s3), `neon` (snapshot branches) or `neon-snapshots` (manual snapshots of the Neon Snapshots API).',
+      default: 's3',
+    },
     ...S3_INPUTS,
     's3-bucket': { description: 'Bucket that holds the backups (target `s3`).' },
     database: {
@@ -340,7 +344,7 @@ const PRUNE_RETENTION = {
     'neon-api-host': { description: 'Target `neon`: Neon API base URL.', default: NEON_API_HOST },
     'branch-prefix': {
       description:
-        'Target `neon`: only branches whose name starts with this are considered; never the default, a protected or a root branch, nor one with children.',
+        'Target `neon`: only branches whose name starts with this are considered; never the default, a protected or a root branch, nor one with children. Target `neon-snapshots`: only manual snapshots whose name starts with this (scheduled snapshots are left to the schedule).',
       default: 'backup-',
     },
     ...KEEP_INPUTS,
@@ -385,14 +389,40 @@ const NEON_SNAPSHOT = {
   inputs: {
     ...NEON_INPUTS,
     timeout: { description: 'How long to wait for Neon operations (and retries), e.g. `10m`.', default: '10m' },
+    method: {
+      description:
+        '`branch`: a snapshot is a child branch at a point in time. `snapshot`: a snapshot of the Neon Snapshots API (beta), of a root branch.',
+      default: 'branch',
+    },
     mode: {
       description:
-        '`snapshot`: create a branch at a point in time. `restore`: restore `branch` in place (needs `confirm`).',
+        '`snapshot`: take a snapshot (see `method`). `restore`: restore `branch` in place to a point in time (needs `confirm`). `restore-snapshot`: restore `snapshot` into a new branch, or onto `target-branch`. `finalize-restore`: let a branch restored with `finalize: false` replace its target. `schedule`: declare the backup schedule of `branch`.',
       default: 'snapshot',
+    },
+    snapshot: {
+      description:
+        'Restore-snapshot: the snapshot to restore (id, or a name held by one snapshot), e.g. the `snapshot-id` of an earlier run.',
+    },
+    'target-branch': {
+      description:
+        "Restore-snapshot: the branch the restored snapshot is to replace (name or id; needs `confirm` when finalized). Empty: a new branch only. Finalize-restore: that same branch (empty: the snapshot's source branch).",
+    },
+    finalize: {
+      description:
+        'Restore-snapshot onto `target-branch`: `true` replaces it at once (its computes move to the restored branch; the replaced branch is kept as `preserve-under-name`); `false` leaves the restored branch for inspection and the summary says how to finalize.',
+      default: 'false',
+    },
+    schedule: {
+      description:
+        'Schedule mode: one entry per line, times in UTC on the hour: `hourly keep 24h`, `daily 02:00 keep 7d`, `weekly sun 03:00 keep 4w`, `monthly 1 04:00 keep 12mo`, `yearly jan 1 05:00 keep 7y` (`keep forever` or no `keep`: never expire). `off`: no scheduled snapshots.',
+    },
+    'dry-run': {
+      description: 'Schedule mode: show the difference between the current and the declared schedule; change nothing.',
+      default: 'false',
     },
     branch: {
       description:
-        'Snapshot: the source branch (name or id; empty: the default branch). Restore: the branch to restore.',
+        'Snapshot: the source branch (name or id; empty: the default branch; method `snapshot`: a root branch). Restore: the branch to restore. Finalize-restore: the branch restore-snapshot made. Schedule: the branch whose schedule is declared (empty: the default branch).',
     },
     'source-branch': {
       description: 'Restore: the branch to restore from (name or id). Empty: the branch itself (its own history).',
@@ -404,14 +434,15 @@ const NEON_SNAPSHOT = {
     lsn: { description: 'Point in time as a Log Sequence Number, e.g. `0/1F2A3B8`. Not with `timestamp`.' },
     name: {
       description:
-        "Snapshot: the new branch's name. Empty: `backup-<UTC yyyymmddThhmmssZ>` of the point in time. An existing branch of that name is reused (`created=false`).",
+        "Snapshot: the new branch's (or, method `snapshot`, the snapshot's) name. Empty: `backup-<UTC yyyymmddThhmmssZ>` of the point in time. An existing one of that name is reused (`created=false`). Restore-snapshot: the restored branch's name (empty: `restore-<snapshot>-<UTC time>`).",
     },
     'expires-in': {
-      description: 'Snapshot: delete the branch automatically after this long (up to 30 days), e.g. `7d`.',
+      description:
+        'Snapshot: delete the branch automatically after this long (up to 30 days), e.g. `7d`. Method `snapshot`: the snapshot (no upper bound in the API).',
     },
     'expires-at': {
       description:
-        'Snapshot: delete the branch automatically at this time (RFC 3339, at most 30 days ahead). Not with `expires-in`.',
+        'Snapshot: delete the branch (or snapshot) automatically at this time (RFC 3339; branches at most 30 days ahead). Not with `expires-in`.',
     },
     'create-endpoint': {
       description: 'Snapshot: also create a read-write compute and output a connection URL for `database` and `role`.',
@@ -421,21 +452,30 @@ const NEON_SNAPSHOT = {
     role: { description: 'With `create-endpoint`: the role for `database-url`.', default: 'neondb_owner' },
     'preserve-under-name': {
       description:
-        'Restore: name of the branch that keeps the pre-restore state. Empty: `<branch>-before-restore-<UTC time>`.',
+        'Restore (and a finalized snapshot restore): name of the branch that keeps the pre-restore state. Empty: `<branch>-before-restore-<UTC time>`.',
     },
     confirm: {
-      description: 'Restore: must equal the name of the branch being restored, the safety catch for manual runs.',
+      description:
+        'Restore, and finalizing a snapshot restore: must equal the name of the branch being replaced, the safety catch for manual runs.',
     },
   },
   outputs: {
-    'branch-id': 'Id of the snapshot branch (restore: of the restored branch).',
+    'branch-id':
+      'Id of the snapshot branch (restore, restore-snapshot, finalize-restore: of the restored branch; schedule: of the branch).',
     'branch-name': 'Name of that branch.',
-    created: '`true` when the branch was created, `false` when an existing branch of that name was reused.',
+    created:
+      '`true` when the branch (method `snapshot`: the snapshot) was created, `false` when an existing one of that name was reused.',
     'parent-lsn': 'LSN of the parent the branch was created (or restored) from.',
     'parent-timestamp': 'Point in time the branch was created (or restored) from, when Neon reports it.',
     'expires-at': 'When the branch expires, if it does.',
     'database-url': 'Connection URL of the snapshot (masked); only with `create-endpoint`.',
     'preserved-branch-id': 'Restore: id of the branch that keeps the pre-restore state.',
+    'snapshot-id':
+      'Method `snapshot`: id of the snapshot taken (or reused). Restore-snapshot / finalize-restore: id of the snapshot restored.',
+    finalized:
+      'Restore-snapshot / finalize-restore: `true` when the restored branch replaced its target, `false` when it was left for inspection.',
+    'schedule-changed':
+      'Schedule mode: `true` when the declared schedule differs from the current one (in a dry run: would be changed).',
   },
 } satisfies ActionSpec;
 

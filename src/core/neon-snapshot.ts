@@ -47,7 +47,7 @@ export function consoleUrl(projectId: string, branchId: string): string {
   return `https://console.neon.tech/app/projects/${projectId}/branches/${branchId}`;
 }
 
-function findBranch(branches: Branch[], nameOrId: string): Branch | undefined {
+export function findBranch(branches: Branch[], nameOrId: string): Branch | undefined {
   return branches.find((b) => b.id === nameOrId) ?? branches.find((b) => b.name === nameOrId);
 }
 

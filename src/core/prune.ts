@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { errorMessage, FaultError, isFault, replyOf, UserError } from '../lib/errors.js';
 import { databasePrefix } from '../lib/keys.js';
 import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
-import type { Branch, NeonApi } from '../lib/neon.js';
+import type { Branch, NeonApi, Operation, Snapshot } from '../lib/neon.js';
 import { classifyS3, type ObjectStore } from '../lib/s3.js';
 import { mapLimit } from '../lib/map-limit.js';
 import { listBackups, markBrokenNewest, newestVerified, readManifest, type BackupEntry } from './catalog.js';
@@ -36,7 +36,7 @@ export interface PlanRow {
 }
 
 export interface PruneReport {
-  target: 's3' | 'neon';
+  target: 's3' | 'neon' | 'neon-snapshots';
   where: string;
   dryRun: boolean;
   generatedAt: string;
@@ -216,7 +216,7 @@ export async function pruneS3(
 }
 
 /** The error for failed deletions, by what the service answered: a fault to re-run, or a permission to grant. */
-export function deletionFailures(report: PruneReport, target: 's3' | 'neon'): Error {
+export function deletionFailures(report: PruneReport, target: PruneReport['target']): Error {
   const list = report.failures
     .slice(0, 20)
     .map((f) => `- ${f.id}: ${f.error}`)
@@ -228,7 +228,7 @@ export function deletionFailures(report: PruneReport, target: 's3' | 'neon'): Er
     );
   const permission = report.failures.some((f) => f.kind === 'permission');
   const fix =
-    target === 'neon'
+    target !== 's3'
       ? "Check the Neon API key's access and re-run; retention is idempotent."
       : permission
         ? 'Check that the credentials allow s3:DeleteObject on the bucket, and re-run; retention is idempotent.'
@@ -358,23 +358,88 @@ export async function pruneNeon(
     if (why) report.untouched.push({ ...row(b), note: `${b.name}: ${why}, never deleted` });
     else candidates.push(b);
   }
-  const newest = [...candidates].sort((a, b) => Date.parse(time(b)) - Date.parse(time(a)))[0];
+  return planAndDelete(
+    candidates,
+    { time, row, what: 'branch', delete: (b) => neon.deleteBranch(o.projectId, b.id) },
+    report,
+    neon,
+    o,
+    deps,
+  );
+}
+
+/**
+ * Retention over Neon snapshots (the Snapshots API): only manual snapshots named with `branchPrefix` (the API has
+ * no annotations on snapshots); the schedule's own snapshots are left to the schedule's retention; the newest
+ * candidate is always kept, and a failed listing deletes nothing.
+ */
+export async function pruneNeonSnapshots(
+  neon: NeonApi,
+  o: { projectId: string; branchPrefix: string } & PruneSettings,
+  deps: { log: Logger; now?: Date },
+): Promise<PruneReport> {
+  const now = deps.now ?? new Date();
+  const where = `Neon project ${o.projectId}, snapshots named ${o.branchPrefix}*`;
+  let snapshots: Snapshot[];
+  try {
+    snapshots = await neon.snapshots(o.projectId);
+  } catch (e) {
+    throw new UserError(
+      `Listing the snapshots of ${o.projectId} failed, so nothing was deleted: ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
+  const report = emptyReport('neon-snapshots', where, o, now);
+  const time = (x: Snapshot) => x.timestamp ?? x.created_at;
+  const row = (x: Snapshot): PlanRow => ({
+    id: x.id,
+    time: new Date(time(x)).toISOString(),
+    bytes: x.full_size ?? x.diff_size ?? 0,
+    name: x.name,
+  });
+  const candidates: Snapshot[] = [];
+  for (const x of snapshots.filter((y) => y.name.startsWith(o.branchPrefix))) {
+    if (x.manual === false)
+      report.untouched.push({ ...row(x), note: `${x.name}: taken by the backup schedule, which expires it itself` });
+    else candidates.push(x);
+  }
+  return planAndDelete(
+    candidates,
+    { time, row, what: 'snapshot', delete: (x) => neon.deleteSnapshot(o.projectId, x.id) },
+    report,
+    neon,
+    o,
+    deps,
+  );
+}
+
+/** The shared half of Neon retention: plan (the newest candidate protected), write the plan, delete one by one. */
+async function planAndDelete<T extends { id: string; name: string }>(
+  candidates: T[],
+  how: { time: (x: T) => string; row: (x: T) => PlanRow; what: string; delete: (x: T) => Promise<Operation[]> },
+  report: PruneReport,
+  neon: NeonApi,
+  o: { projectId: string } & PruneSettings,
+  deps: { log: Logger; now?: Date },
+): Promise<PruneReport> {
+  const now = deps.now ?? new Date();
+  const newest = [...candidates].sort((a, b) => Date.parse(how.time(b)) - Date.parse(how.time(a)))[0];
   const plan = planRetention(
-    candidates.map((b) => ({
-      id: b.id,
-      time: new Date(time(b)),
-      item: b,
-      protect: b === newest ? ['newest snapshot'] : [],
+    candidates.map((x) => ({
+      id: x.id,
+      time: new Date(how.time(x)),
+      item: x,
+      protect: x === newest ? ['newest snapshot'] : [],
     })),
     o.policy,
     { timeZone: o.timeZone, now },
   );
-  report.keep = plan.keep.map((k) => ({ ...row(k.item), reasons: k.reasons }));
-  report.remove = plan.remove.map((r) => row(r.item));
+  report.keep = plan.keep.map((k) => ({ ...how.row(k.item), reasons: k.reasons }));
+  report.remove = plan.remove.map((r) => how.row(r.item));
   report.freedBytes = report.remove.reduce((s, r) => s + r.bytes, 0);
   writeFileSync(o.planFile, JSON.stringify(report, null, 2) + '\n');
   deps.log.info(
-    `${report.policy} (${o.timeZone}): ${report.keep.length} kept, ${report.remove.length} to delete, ${report.untouched.length} untouched in ${where}`,
+    `${report.policy} (${o.timeZone}): ${report.keep.length} kept, ${report.remove.length} to delete, ${report.untouched.length} untouched in ${report.where}`,
   );
   if (o.dryRun) {
     deps.log.info('Dry run: nothing was deleted.');
@@ -382,10 +447,14 @@ export async function pruneNeon(
   }
   for (const r of plan.remove) {
     try {
-      await neon.waitFor(o.projectId, await neon.deleteBranch(o.projectId, r.item.id));
-      deps.log.info(`Deleted branch ${r.item.name} (${r.item.id})`);
+      await neon.waitFor(o.projectId, await how.delete(r.item));
+      deps.log.info(`Deleted ${how.what} ${r.item.name} (${r.item.id})`);
     } catch (e) {
-      report.failures.push({ id: `${r.item.name} (${r.item.id})`, error: (e as Error).message });
+      report.failures.push({
+        id: `${r.item.name} (${r.item.id})`,
+        error: (e as Error).message,
+        ...(isFault(e) ? { kind: 'fault' } : {}),
+      });
     }
   }
   writeFileSync(o.planFile, JSON.stringify(report, null, 2) + '\n');

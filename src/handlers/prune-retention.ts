@@ -12,6 +12,7 @@ import { planRetention, validTimeZone, type RetentionPolicy } from '../core/rete
 import {
   deletionFailures,
   pruneNeon,
+  pruneNeonSnapshots,
   pruneS3,
   pruneSummary,
   type PruneReport,
@@ -64,15 +65,15 @@ function readSettings(inputs: InputReader): PruneSettings {
 }
 
 export async function pruneRetention(inputs: InputReader, io: RunIO): Promise<void> {
-  const target = inputs.oneOf('target', ['s3', 'neon'] as const);
+  const target = inputs.oneOf('target', ['s3', 'neon', 'neon-snapshots'] as const);
   let report: PruneReport;
   let settings: PruneSettings;
-  if (target === 'neon') {
+  if (target === 'neon' || target === 'neon-snapshots') {
     if (inputs.list('databases').length)
       throw inputError(
         'databases',
         'applies to `target: s3` only',
-        'Neon snapshot branches are not per database; clear `databases` (select branches with `branch-prefix`).',
+        'Neon snapshots are not per database; clear `databases` (select them with `branch-prefix`).',
       );
     const { neon, projectId } = readNeon(inputs, io, 600);
     settings = readSettings(inputs);
@@ -80,7 +81,7 @@ export async function pruneRetention(inputs: InputReader, io: RunIO): Promise<vo
       throw inputError(
         'kind',
         'applies to S3 backups only',
-        'Neon snapshot branches have no kind; select them with `branch-prefix` instead.',
+        'Neon snapshots have no kind; select them with `branch-prefix` instead.',
       );
     }
     const branchPrefix = inputs.string('branch-prefix');
@@ -88,10 +89,11 @@ export async function pruneRetention(inputs: InputReader, io: RunIO): Promise<vo
       throw inputError(
         'branch-prefix',
         'is empty',
-        'Give the prefix of the snapshot branches (`backup-` by default): without one, every branch would be a candidate.',
+        'Give the prefix of the snapshot names (`backup-` by default): without one, every branch or snapshot would be a candidate.',
       );
     }
-    report = await pruneNeon(neon, { projectId, branchPrefix, ...settings }, { log: io.log });
+    const prune = target === 'neon' ? pruneNeon : pruneNeonSnapshots;
+    report = await prune(neon, { projectId, branchPrefix, ...settings }, { log: io.log });
   } else {
     const s3 = readS3Options(inputs);
     const selection = readDatabaseSelection(inputs);

@@ -5,6 +5,30 @@ import { parseRetryAfter, withRetry } from './retry.js';
 
 export type { Branch, Operation, Project };
 
+/** A snapshot as the Snapshots API (beta) describes it; only id, name and created_at are always present. */
+export interface Snapshot {
+  id: string;
+  name: string;
+  created_at: string;
+  lsn?: string;
+  timestamp?: string;
+  source_branch_id?: string;
+  expires_at?: string;
+  /** false for snapshots the project's backup schedule took. */
+  manual?: boolean;
+  full_size?: number;
+  diff_size?: number;
+}
+
+/** One entry of a branch's backup schedule (BackupScheduleItem in the spec). */
+export interface ScheduleItem {
+  frequency: string;
+  hour?: number;
+  day?: number;
+  month?: number;
+  retention_seconds?: number;
+}
+
 export interface NeonOptions {
   apiKey: string;
   apiHost: string;
@@ -232,6 +256,97 @@ export class NeonApi {
       }),
     );
     return r.uri;
+  }
+
+  async createSnapshot(
+    projectId: string,
+    branchId: string,
+    query: { name: string; lsn?: string; timestamp?: string; expires_at?: string },
+  ): Promise<{ snapshot: Snapshot; operations: Operation[] }> {
+    const r = await this.call(`creating snapshot ${query.name}`, 'not-idempotent', () =>
+      raw.createSnapshot({
+        client: this.client,
+        path: { project_id: projectId, branch_id: branchId },
+        query,
+        throwOnError: true,
+      }),
+    );
+    return { snapshot: r.snapshot as Snapshot, operations: r.operations ?? [] };
+  }
+
+  async snapshots(projectId: string): Promise<Snapshot[]> {
+    const r = await this.call(`listing snapshots of ${projectId}`, 'idempotent', () =>
+      raw.listSnapshots({ client: this.client, path: { project_id: projectId }, throwOnError: true }),
+    );
+    return r.snapshots as Snapshot[];
+  }
+
+  /** Deletes a snapshot; one that is already gone (404) counts as deleted. */
+  async deleteSnapshot(projectId: string, snapshotId: string): Promise<Operation[]> {
+    try {
+      const r = await this.call(`deleting snapshot ${snapshotId}`, 'idempotent', () =>
+        raw.deleteSnapshot({
+          client: this.client,
+          path: { project_id: projectId, snapshot_id: snapshotId },
+          throwOnError: true,
+        }),
+      );
+      return (r as { operations?: Operation[] } | undefined)?.operations ?? [];
+    } catch (e) {
+      if (replyOf(e)?.status === 404) return [];
+      throw e;
+    }
+  }
+
+  async restoreSnapshot(
+    projectId: string,
+    snapshotId: string,
+    body: { name: string; target_branch_id?: string; finalize_restore: boolean },
+  ): Promise<{ branch: Branch; operations: Operation[] }> {
+    const r = await this.call(`restoring snapshot ${snapshotId}`, 'not-idempotent', () =>
+      raw.restoreSnapshot({
+        client: this.client,
+        path: { project_id: projectId, snapshot_id: snapshotId },
+        body,
+        throwOnError: true,
+      }),
+    );
+    return { branch: r.branch, operations: r.operations ?? [] };
+  }
+
+  async finalizeRestore(projectId: string, branchId: string, replacedName: string): Promise<Operation[]> {
+    const r = await this.call(`finalizing the restore of ${branchId}`, 'not-idempotent', () =>
+      raw.finalizeRestoreBranch({
+        client: this.client,
+        path: { project_id: projectId, branch_id: branchId },
+        body: { name: replacedName },
+        throwOnError: true,
+      }),
+    );
+    return r.operations ?? [];
+  }
+
+  async schedule(projectId: string, branchId: string): Promise<ScheduleItem[]> {
+    const r = await this.call(`reading the backup schedule of ${branchId}`, 'idempotent', () =>
+      raw.getSnapshotSchedule({
+        client: this.client,
+        path: { project_id: projectId, branch_id: branchId },
+        throwOnError: true,
+      }),
+    );
+    return (r.schedule ?? []) as ScheduleItem[];
+  }
+
+  /** PUT replaces the whole schedule, so repeating it is harmless: idempotent. */
+  async setSchedule(projectId: string, branchId: string, schedule: ScheduleItem[]): Promise<void> {
+    await this.call(`setting the backup schedule of ${branchId}`, 'idempotent', () =>
+      raw.setSnapshotSchedule({
+        client: this.client,
+        path: { project_id: projectId, branch_id: branchId },
+        body: { schedule },
+        throwOnError: true,
+      }),
+    );
   }
 
   /** Polls every operation until it finishes; a failed one fails with its own error; bounded by the timeout. */

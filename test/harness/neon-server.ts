@@ -39,7 +39,39 @@ interface BranchState {
   created_at: string;
   annotation?: Record<string, string>;
   database?: string;
+  /** Set on branches restoreSnapshot created: the snapshot, and the branch a finalize replaces. */
+  restored_from?: string;
+  restored_as?: string;
+  restore_status?: 'restored' | 'finalized';
+  restore_target?: string;
 }
+
+/** A snapshot of the Snapshots API (beta), backed by a real copy of its branch's database when there is one. */
+export interface SnapshotState {
+  id: string;
+  name: string;
+  created_at: string;
+  lsn: string;
+  timestamp: string;
+  source_branch_id: string;
+  expires_at?: string;
+  /** true for snapshots taken through the API, false for those the backup schedule took. */
+  manual: boolean;
+  full_size?: number;
+  diff_size?: number;
+  database?: string;
+}
+
+/** One entry of a branch's backup schedule, as the spec's BackupScheduleItem. */
+export interface BackupScheduleItem {
+  frequency: string;
+  hour?: number;
+  day?: number;
+  month?: number;
+  retention_seconds?: number;
+}
+
+const FREQUENCIES = ['hourly', 'daily', 'weekly', 'monthly', 'yearly'];
 
 /**
  * A kept point of a branch's history: a copy of its database as it was at `lsn` / `at`. Branches created at an
@@ -71,6 +103,11 @@ export class NeonTestServer {
   failOperations = false;
   historySeconds = 7 * 86400;
   readonly history: HistoryPoint[] = [];
+  readonly snapshots = new Map<string, SnapshotState>();
+  /** Snapshots a project may hold (manual and scheduled together); createSnapshot answers 422 beyond it. */
+  snapshotLimit = 10;
+  /** Backup schedules by branch id; a branch without one answers `{ schedule: [] }`. */
+  readonly schedules = new Map<string, BackupScheduleItem[]>();
   private server?: http.Server;
   url = '';
 
@@ -117,14 +154,90 @@ export class NeonTestServer {
 
   /** The database a new branch of `parent` at this point starts from: the newest kept point at or before it. */
   private databaseAt(parent: BranchState, lsn?: string, timestamp?: string): string | undefined {
+    return this.pointAt(parent, lsn, timestamp)?.database ?? parent.database;
+  }
+
+  /** The newest kept point of `parent` at or before `lsn` / `timestamp`; none when neither is given or none is kept. */
+  private pointAt(parent: BranchState, lsn?: string, timestamp?: string): HistoryPoint | undefined {
     const points = this.history.filter((p) => p.branchId === parent.id);
-    if (!points.length || (!lsn && !timestamp)) return parent.database;
+    if (!points.length || (!lsn && !timestamp)) return undefined;
     const before = points.filter((p) =>
       lsn ? lsnValue(p.lsn) <= lsnValue(lsn) : Date.parse(p.at) <= Date.parse(timestamp!),
     );
     if (!before.length)
       throw new Error(`the test server keeps no history of ${parent.name} at or before ${lsn ?? timestamp}`);
-    return before.sort((a, b) => lsnValue(a.lsn) - lsnValue(b.lsn)).at(-1)!.database;
+    return before.sort((a, b) => lsnValue(a.lsn) - lsnValue(b.lsn)).at(-1)!;
+  }
+
+  /**
+   * Adds a snapshot as the project's backup schedule would take it (`manual: false`), of `branchId` (default: the
+   * default branch) now or at a kept point. Not bound by `snapshotLimit`, but counted by it.
+   */
+  async addScheduledSnapshot(
+    opts: {
+      branchId?: string;
+      name?: string;
+      lsn?: string;
+      timestamp?: string;
+      createdAt?: string;
+      expiresAt?: string;
+      fullSize?: number;
+      diffSize?: number;
+    } = {},
+  ): Promise<SnapshotState> {
+    const b = opts.branchId ? this.branches.get(opts.branchId) : [...this.branches.values()].find((x) => x.default);
+    if (!b) throw new Error(`addScheduledSnapshot: no branch ${opts.branchId ?? '(default)'}`);
+    const s = await this.takeSnapshot(b, { ...opts, manual: false });
+    if (opts.createdAt) s.created_at = opts.createdAt;
+    if (opts.fullSize !== undefined) s.full_size = opts.fullSize;
+    if (opts.diffSize !== undefined) s.diff_size = opts.diffSize;
+    return s;
+  }
+
+  /** Copies `b`'s database as it was at `lsn` / `timestamp` (or now) into a new snapshot. */
+  private async takeSnapshot(
+    b: BranchState,
+    o: { name?: string; lsn?: string; timestamp?: string; expiresAt?: string; manual: boolean },
+  ): Promise<SnapshotState> {
+    const point = this.pointAt(b, o.lsn, o.timestamp);
+    const timestamp = o.timestamp ?? point?.at.replace(/\.\d{3}Z$/, 'Z') ?? now();
+    const lsn =
+      o.lsn ??
+      point?.lsn ??
+      (this.pg
+        ? (await this.pg.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn
+        : '0/2B3C4D5');
+    const s: SnapshotState = {
+      id: newId('snap'),
+      name: o.name ?? `${b.name} ${timestamp}`,
+      created_at: now(),
+      lsn,
+      timestamp,
+      source_branch_id: b.id,
+      expires_at: o.expiresAt,
+      manual: o.manual,
+    };
+    if (this.pg && b.database) {
+      s.database = `neon_${s.id.replace(/-/g, '_')}`;
+      await this.pg.query(`CREATE DATABASE "${s.database}" TEMPLATE "${point?.database ?? b.database}"`);
+    }
+    this.snapshots.set(s.id, s);
+    return s;
+  }
+
+  private snapshotJson(s: SnapshotState) {
+    return {
+      id: s.id,
+      name: s.name,
+      lsn: s.lsn,
+      timestamp: s.timestamp,
+      source_branch_id: s.source_branch_id,
+      created_at: s.created_at,
+      ...(s.expires_at ? { expires_at: s.expires_at } : {}),
+      manual: s.manual,
+      ...(s.full_size !== undefined ? { full_size: s.full_size } : {}),
+      ...(s.diff_size !== undefined ? { diff_size: s.diff_size } : {}),
+    };
   }
 
   inject(f: Fault): void {
@@ -158,6 +271,9 @@ export class NeonTestServer {
       created_at: b.created_at,
       updated_at: b.created_at,
       ...(b.expires_at ? { expires_at: b.expires_at } : {}),
+      ...(b.restore_status ? { restore_status: b.restore_status } : {}),
+      ...(b.restored_from ? { restored_from: b.restored_from } : {}),
+      ...(b.restored_as ? { restored_as: b.restored_as } : {}),
     };
   }
 
@@ -254,6 +370,67 @@ export class NeonTestServer {
       }
       if ((m = /^\/projects\/([^/]+)\/branches\/([^/]+)\/restore$/.exec(path)) && method === 'POST')
         return await this.restore(m[2]!, body, send, error);
+      if ((m = /^\/projects\/([^/]+)\/branches\/([^/]+)\/snapshot$/.exec(path)) && method === 'POST') {
+        if (m[1] !== PROJECT) return error(404, 'default', 'project not found');
+        return await this.createSnapshot(m[2]!, url, send, error);
+      }
+      if ((m = /^\/projects\/([^/]+)\/branches\/([^/]+)\/finalize_restore$/.exec(path)) && method === 'POST') {
+        if (m[1] !== PROJECT) return error(404, 'default', 'project not found');
+        const b = this.branches.get(m[2]!);
+        if (!b) return error(404, 'default', 'branch not found');
+        const r = this.finalizeRestore(b, body?.name);
+        if (typeof r === 'string') return error(r.startsWith('target') ? 404 : 400, 'default', r);
+        return send(200, '/projects/{project_id}/branches/{branch_id}/finalize_restore post 200', { operations: r });
+      }
+      if ((m = /^\/projects\/([^/]+)\/branches\/([^/]+)\/backup_schedule$/.exec(path))) {
+        if (m[1] !== PROJECT) return error(404, 'default', 'project not found');
+        const b = this.branches.get(m[2]!);
+        if (!b && (method === 'GET' || method === 'PUT')) return error(404, 'default', 'branch not found');
+        if (method === 'GET')
+          return send(200, '/projects/{project_id}/branches/{branch_id}/backup_schedule get 200', {
+            schedule: this.schedules.get(b!.id) ?? [],
+          });
+        if (method === 'PUT') {
+          const problem = scheduleProblem(body);
+          if (problem) return error(400, 'default', problem);
+          this.schedules.set(
+            b!.id,
+            (body as { schedule: BackupScheduleItem[] }).schedule.map((x) => ({ ...x })),
+          );
+          return send(200, '/projects/{project_id}/branches/{branch_id}/backup_schedule put 200', {});
+        }
+      }
+      if ((m = /^\/projects\/([^/]+)\/snapshots$/.exec(path)) && method === 'GET') {
+        if (m[1] !== PROJECT) return error(404, 'default', 'project not found');
+        return send(200, '/projects/{project_id}/snapshots get 200', {
+          snapshots: [...this.snapshots.values()].map((s) => this.snapshotJson(s)),
+        });
+      }
+      if ((m = /^\/projects\/([^/]+)\/snapshots\/([^/]+)$/.exec(path))) {
+        if (m[1] !== PROJECT) return error(404, 'default', 'project not found');
+        const s = this.snapshots.get(m[2]!);
+        if (!s && (method === 'DELETE' || method === 'PATCH')) return error(404, 'default', 'snapshot not found');
+        if (method === 'DELETE') {
+          this.snapshots.delete(s!.id);
+          if (s!.database && this.pg) await this.pg.query(`DROP DATABASE IF EXISTS "${s!.database}" WITH (FORCE)`);
+          return send(202, '/projects/{project_id}/snapshots/{snapshot_id} delete 202', {
+            operations: [this.operation('delete_timeline', s!.source_branch_id)],
+          });
+        }
+        if (method === 'PATCH') {
+          const name = (body as { snapshot?: { name?: unknown } } | undefined)?.snapshot?.name;
+          if (name !== undefined && (typeof name !== 'string' || !name))
+            return error(400, 'default', 'snapshot.name must be a non-empty string');
+          if (name) s!.name = name;
+          return send(200, '/projects/{project_id}/snapshots/{snapshot_id} patch 200', {
+            snapshot: this.snapshotJson(s!),
+          });
+        }
+      }
+      if ((m = /^\/projects\/([^/]+)\/snapshots\/([^/]+)\/restore$/.exec(path)) && method === 'POST') {
+        if (m[1] !== PROJECT) return error(404, 'default', 'project not found');
+        return await this.restoreSnapshot(m[2]!, url, body, send, error);
+      }
       if ((m = /^\/projects\/([^/]+)\/operations\/([^/]+)$/.exec(path)) && method === 'GET') {
         const o = this.operations.get(m[2]!);
         if (!o) return error(404, 'default', 'operation not found');
@@ -444,4 +621,113 @@ export class NeonTestServer {
       operations: ops,
     });
   }
+
+  private async createSnapshot(
+    branchId: string,
+    url: URL,
+    send: (s: number, t: string, p?: unknown) => void,
+    error: (s: number, t: string, m: string) => void,
+  ) {
+    const b = this.branches.get(branchId);
+    if (!b) return error(404, 'default', 'branch not found');
+    if (b.parent_id) return error(400, 'default', 'snapshots can only be created from root branches');
+    const q = (k: string) => url.searchParams.get(k) ?? undefined;
+    const [lsn, timestamp, name, expiresAt] = [q('lsn'), q('timestamp'), q('name'), q('expires_at')];
+    if (lsn && timestamp) return error(400, 'default', 'lsn and timestamp are mutually exclusive');
+    if (timestamp && Number.isNaN(Date.parse(timestamp))) return error(400, 'default', 'timestamp is not a valid time');
+    if (timestamp && Date.parse(timestamp) < Date.now() - this.historySeconds * 1000)
+      return error(400, 'default', 'timestamp is outside of the history retention period');
+    if (expiresAt && Number.isNaN(Date.parse(expiresAt)))
+      return error(400, 'default', 'expires_at is not a valid time');
+    if (this.snapshots.size >= this.snapshotLimit)
+      return error(422, 'default', `snapshot limit of ${this.snapshotLimit} reached for project ${PROJECT}`);
+    let s: SnapshotState;
+    try {
+      s = await this.takeSnapshot(b, { name, lsn, timestamp, expiresAt, manual: true });
+    } catch (e) {
+      return error(400, 'default', (e as Error).message);
+    }
+    send(200, '/projects/{project_id}/branches/{branch_id}/snapshot post 200', {
+      snapshot: this.snapshotJson(s),
+      operations: [this.operation('create_timeline', b.id)],
+    });
+  }
+
+  private async restoreSnapshot(
+    snapshotId: string,
+    url: URL,
+    body: { name?: string; target_branch_id?: string; finalize_restore?: boolean } | undefined,
+    send: (s: number, t: string, p?: unknown) => void,
+    error: (s: number, t: string, m: string) => void,
+  ) {
+    const s = this.snapshots.get(snapshotId);
+    if (!s) return error(404, 'default', 'snapshot not found');
+    const targetId = body?.target_branch_id ?? s.source_branch_id;
+    if (!this.branches.has(targetId)) return error(404, 'default', `target branch ${targetId} not found`);
+    const b: BranchState = {
+      id: newId('br'),
+      name: body?.name ?? url.searchParams.get('name') ?? `${s.name} (restored ${now()})`,
+      default: false,
+      protected: false,
+      created_at: now(),
+      restored_from: s.id,
+      restore_status: 'restored',
+      restore_target: targetId,
+    };
+    if (this.pg && s.database) {
+      b.database = `neon_${b.id.replace(/-/g, '_')}`;
+      await this.pg.query(`CREATE DATABASE "${b.database}" TEMPLATE "${s.database}"`);
+    }
+    this.branches.set(b.id, b);
+    const operations = [this.operation('create_branch', b.id)];
+    if (body?.finalize_restore) {
+      const r = this.finalizeRestore(b);
+      if (typeof r === 'string') return error(400, 'default', r);
+      operations.push(...r);
+    }
+    send(200, '/projects/{project_id}/snapshots/{snapshot_id}/restore post 200', {
+      branch: this.branchJson(b),
+      operations,
+    });
+  }
+
+  /**
+   * Makes a branch restoreSnapshot created act as the branch it replaces: it takes that branch's name and default
+   * flag (computes are found by branch id here, so connection_uri of the name now reaches the restored data), and
+   * the replaced branch is renamed. Returns the operations, or why not.
+   */
+  private finalizeRestore(b: BranchState, oldName?: string): ReturnType<NeonTestServer['operation']>[] | string {
+    if (!b.restore_target) return `branch ${b.id} was not created by restoring a snapshot`;
+    if (b.restore_status !== 'restored') return `the restore of branch ${b.id} is already finalized`;
+    const target = this.branches.get(b.restore_target);
+    if (!target) return `target branch ${b.restore_target} not found`;
+    const name = target.name;
+    target.name = oldName || `${name}_old_${now()}`;
+    b.name = name;
+    b.default = target.default;
+    target.default = false;
+    b.restored_as = target.id;
+    b.restore_status = 'finalized';
+    return [this.operation('apply_config', b.id)];
+  }
+}
+
+/** Why a setSnapshotSchedule body does not follow the spec's BackupSchedule, or undefined. */
+function scheduleProblem(body: unknown): string | undefined {
+  const schedule = (body as { schedule?: unknown } | undefined)?.schedule;
+  if (!Array.isArray(schedule)) return 'schedule must be an array';
+  const int = (v: unknown, min: number, max = Infinity) =>
+    Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
+  for (const [i, item] of schedule.entries()) {
+    const it = item as Record<string, unknown> | null;
+    if (!it || typeof it !== 'object') return `schedule[${i}] must be an object`;
+    if (!FREQUENCIES.includes(it.frequency as string))
+      return `schedule[${i}].frequency must be one of ${FREQUENCIES.join(', ')}`;
+    if (it.hour !== undefined && !int(it.hour, 0, 23)) return `schedule[${i}].hour must be an integer from 0 to 23`;
+    if (it.day !== undefined && !int(it.day, 1, 31)) return `schedule[${i}].day must be an integer from 1 to 31`;
+    if (it.month !== undefined && !int(it.month, 1, 12)) return `schedule[${i}].month must be an integer from 1 to 12`;
+    if (it.retention_seconds !== undefined && !int(it.retention_seconds, 3600))
+      return `schedule[${i}].retention_seconds must be an integer of at least 3600`;
+  }
+  return undefined;
 }
