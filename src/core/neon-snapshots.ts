@@ -4,7 +4,7 @@
  * child branch at a point in time) are in neon-snapshot.ts.
  */
 import { Cancellation } from '../lib/cancel.js';
-import { isFault, replyOf, UserError } from '../lib/errors.js';
+import { isFault, isUserError, replyOf, UserError } from '../lib/errors.js';
 import { compactUtc, isoSeconds } from '../lib/keys.js';
 import type { Logger } from '../lib/log.js';
 import type { Branch, NeonApi, ScheduleItem, Snapshot } from '../lib/neon.js';
@@ -238,7 +238,11 @@ export async function finalizeNeonRestore(o: FinalizeOptions, deps: Deps): Promi
     );
   if (r.restore_status && r.restore_status !== 'restored')
     throw new UserError(`Input \`branch\`: the restore of "${restored.name}" is already ${r.restore_status}.`);
-  const snapshot = await findSnapshot(neon, o.projectId, r.restored_from).catch(() => undefined);
+  // A snapshot deleted since the restore is no reason to stop (the target can be given); a failing API is.
+  const snapshot = await findSnapshot(neon, o.projectId, r.restored_from).catch((e: unknown) => {
+    if (isUserError(e)) return undefined;
+    throw e;
+  });
   const targetRef = o.targetBranch ?? snapshot?.source_branch_id;
   const target = targetRef ? findBranch(branches, targetRef) : undefined;
   if (!target)
