@@ -339,9 +339,14 @@ const PRUNE_RETENTION = {
         'Target `s3`: which backup stream under `s3-prefix`. Only keys under `<s3-prefix>/<database>/` are ever touched.',
     },
     ...databasesInputs('streams'),
-    'neon-api-key': { description: 'Target `neon`: Neon API key. Masked.', secret: true },
-    'neon-project-id': { description: 'Target `neon`: the Neon project.' },
-    'neon-api-host': { description: 'Target `neon`: Neon API base URL.', default: NEON_API_HOST },
+    'neon-api-key': { description: 'Targets `neon`, `neon-snapshots`: Neon API key. Masked.', secret: true },
+    'neon-project-id': { description: 'Targets `neon`, `neon-snapshots`: the Neon project.' },
+    'neon-api-host': { description: 'Targets `neon`, `neon-snapshots`: Neon API base URL.', default: NEON_API_HOST },
+    timeout: {
+      description:
+        "Targets `neon`, `neon-snapshots`: how long to wait for each deletion's Neon operations (and retries), e.g. `10m`.",
+      default: '10m',
+    },
     'branch-prefix': {
       description:
         'Target `neon`: only branches whose name starts with this are considered; never the default, a protected or a root branch, nor one with children. Target `neon-snapshots`: only manual snapshots whose name starts with this (scheduled snapshots are left to the schedule).',

@@ -1,11 +1,11 @@
 import { inputError } from '../lib/errors.js';
 import type { InputReader } from '../lib/inputs.js';
-import { NeonApi, type Branch, type ScheduleItem } from '../lib/neon.js';
+import type { Branch, ScheduleItem } from '../lib/neon.js';
 import { parseSchedule } from '../lib/neon-schedule.js';
 import { maskConnectionUrl } from '../lib/pg-url.js';
 import type { RunIO } from '../lib/runtime.js';
-import { LSN_PATTERN } from '../lib/wal-lsn.js';
-import { NEON_API_HOST, type InputName } from '../spec.js';
+import type { InputName } from '../spec.js';
+import { neonApi, readNeonAccess, readPointInTime, rfc3339 } from './neon-inputs.js';
 import {
   applyNeonSchedule,
   createNeonSnapshot,
@@ -23,63 +23,6 @@ import {
   snapshotSummary,
   type PointInTime,
 } from '../core/neon-snapshot.js';
-
-const PROJECT_ID = /^[a-z0-9-]{1,60}$/;
-const LSN = LSN_PATTERN;
-
-/** The Neon inputs shared by neon-snapshot and prune-retention; `timeoutSeconds` bounds waiting and retrying. */
-export function readNeon(inputs: InputReader, io: RunIO, timeoutSeconds: number): { neon: NeonApi; projectId: string } {
-  const apiKey = inputs.required('neon-api-key');
-  const projectId = inputs.required('neon-project-id');
-  if (!PROJECT_ID.test(projectId))
-    throw inputError(
-      'neon-project-id',
-      `"${projectId}" is not a Neon project id`,
-      'Copy the id from the Neon console (Settings > General), e.g. `late-frost-12345`.',
-    );
-  const host = inputs.string('neon-api-host');
-  if (!/^https?:\/\/[^\s]+$/.test(host))
-    throw inputError('neon-api-host', `"${host}" is not an http(s) URL`, `Leave it empty for \`${NEON_API_HOST}\`.`);
-  return {
-    neon: new NeonApi(
-      {
-        apiKey,
-        apiHost: host,
-        timeoutSeconds,
-        // Environment knobs for tests against a local Neon server, where waiting a second per poll is waste.
-        pollIntervalMs: Number(process.env.PBA_NEON_POLL_MS) || 1000,
-        retryBaseMs: Number(process.env.PBA_NEON_RETRY_BASE_MS) || 500,
-      },
-      io.log,
-    ),
-    projectId,
-  };
-}
-
-export function rfc3339(input: string, value: string | undefined): Date | undefined {
-  if (!value) return undefined;
-  if (
-    !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value) ||
-    Number.isNaN(Date.parse(value))
-  ) {
-    throw inputError(
-      input,
-      `"${value}" is not an RFC 3339 time`,
-      'Use e.g. `2026-11-21T02:00:00Z` (with a Z or an offset).',
-    );
-  }
-  return new Date(value);
-}
-
-export function readPointInTime(inputs: InputReader): PointInTime {
-  const timestamp = rfc3339('timestamp', inputs.optional('timestamp'));
-  const lsn = inputs.optional('lsn');
-  if (timestamp && lsn)
-    throw inputError('lsn', 'is set together with `timestamp`', 'Give one point in time: either `timestamp` or `lsn`.');
-  if (lsn && !LSN.test(lsn))
-    throw inputError('lsn', `"${lsn}" is not an LSN`, 'Use the form `0/1F2A3B8` (as `pg_current_wal_lsn()` prints).');
-  return { timestamp, lsn };
-}
 
 type Mode = 'snapshot' | 'restore' | 'restore-snapshot' | 'finalize-restore' | 'schedule';
 
@@ -253,8 +196,10 @@ export function readNeonSnapshotRequest(inputs: InputReader): NeonSnapshotReques
 }
 
 export async function neonSnapshotAction(inputs: InputReader, io: RunIO): Promise<void> {
+  const access = readNeonAccess(inputs);
   const request = readNeonSnapshotRequest(inputs);
-  const { neon, projectId } = readNeon(inputs, io, inputs.seconds('timeout'));
+  const neon = neonApi(access, io, inputs.seconds('timeout'));
+  const { projectId } = access;
   const deps = { neon, log: io.log, cancel: io.cancel };
   switch (request.mode) {
     case 'restore': {

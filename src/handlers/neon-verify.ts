@@ -5,7 +5,7 @@ import { ObjectStore } from '../lib/s3.js';
 import { readS3Options } from './s3-inputs.js';
 import { readChecksFile } from '../core/checks-file.js';
 import { neonVerifySummary, runNeonVerify } from '../core/neon-verify.js';
-import { readNeon, readPointInTime } from './neon-snapshot.js';
+import { readNeon, readPointInTime } from './neon-inputs.js';
 import { setVerificationOutputs } from './databases-verify.js';
 
 /** verify-restore with `source: neon`: Neon's point-in-time history checked against an S3 backup's manifest. */

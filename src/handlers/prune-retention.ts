@@ -18,7 +18,7 @@ import {
   type PruneReport,
   type PruneSettings,
 } from '../core/prune.js';
-import { readNeon } from './neon-snapshot.js';
+import { neonApi, readNeonAccess, type NeonAccess } from './neon-inputs.js';
 import { pruneStreams } from './databases-prune.js';
 import { readDatabaseSelection } from './multi-database.js';
 
@@ -64,43 +64,76 @@ function readSettings(inputs: InputReader): PruneSettings {
   };
 }
 
-export async function pruneRetention(inputs: InputReader, io: RunIO): Promise<void> {
+/** Every input of prune-retention read and checked before any call, as one object per target. */
+export type PruneRequest =
+  | {
+      target: 'neon' | 'neon-snapshots';
+      access: NeonAccess;
+      branchPrefix: string;
+      timeoutSeconds: number;
+      settings: PruneSettings;
+    }
+  | {
+      target: 's3';
+      s3: ReturnType<typeof readS3Options>;
+      selection: ReturnType<typeof readDatabaseSelection>;
+      database?: string;
+      settings: PruneSettings;
+    };
+
+export function readPruneRequest(inputs: InputReader): PruneRequest {
   const target = inputs.oneOf('target', ['s3', 'neon', 'neon-snapshots'] as const);
-  let report: PruneReport;
-  let settings: PruneSettings;
-  if (target === 'neon' || target === 'neon-snapshots') {
-    if (inputs.list('databases').length)
-      throw inputError(
-        'databases',
-        'applies to `target: s3` only',
-        'Neon snapshots are not per database; clear `databases` (select them with `branch-prefix`).',
-      );
-    const { neon, projectId } = readNeon(inputs, io, 600);
-    settings = readSettings(inputs);
-    if (settings.kind) {
-      throw inputError(
-        'kind',
-        'applies to S3 backups only',
-        'Neon snapshots have no kind; select them with `branch-prefix` instead.',
-      );
-    }
-    const branchPrefix = inputs.string('branch-prefix');
-    if (!branchPrefix) {
-      throw inputError(
-        'branch-prefix',
-        'is empty',
-        'Give the prefix of the snapshot names (`backup-` by default): without one, every branch or snapshot would be a candidate.',
-      );
-    }
-    const prune = target === 'neon' ? pruneNeon : pruneNeonSnapshots;
-    report = await prune(neon, { projectId, branchPrefix, ...settings }, { log: io.log });
-  } else {
+  if (target === 's3') {
     const s3 = readS3Options(inputs);
     const selection = readDatabaseSelection(inputs);
-    if (selection) return pruneStreams(ObjectStore.fromOptions(s3), s3.prefix, selection, readSettings(inputs), io);
-    const database = inputs.keyPart('database', { path: false, value: inputs.required('database') });
-    settings = readSettings(inputs);
-    report = await pruneS3(ObjectStore.fromOptions(s3), { prefix: s3.prefix, database, ...settings }, { log: io.log });
+    const database = selection
+      ? undefined
+      : inputs.keyPart('database', { path: false, value: inputs.required('database') });
+    return { target, s3, selection, database, settings: readSettings(inputs) };
+  }
+  if (inputs.list('databases').length)
+    throw inputError(
+      'databases',
+      'applies to `target: s3` only',
+      'Neon snapshots are not per database; clear `databases` (select them with `branch-prefix`).',
+    );
+  const access = readNeonAccess(inputs);
+  const settings = readSettings(inputs);
+  if (settings.kind) {
+    throw inputError(
+      'kind',
+      'applies to S3 backups only',
+      'Neon snapshots have no kind; select them with `branch-prefix` instead.',
+    );
+  }
+  const branchPrefix = inputs.string('branch-prefix');
+  if (!branchPrefix) {
+    throw inputError(
+      'branch-prefix',
+      'is empty',
+      'Give the prefix of the snapshot names (`backup-` by default): without one, every branch or snapshot would be a candidate.',
+    );
+  }
+  return { target, access, branchPrefix, timeoutSeconds: inputs.seconds('timeout'), settings };
+}
+
+export async function pruneRetention(inputs: InputReader, io: RunIO): Promise<void> {
+  const request = readPruneRequest(inputs);
+  const { settings } = request;
+  let report: PruneReport;
+  if (request.target === 's3') {
+    const store = ObjectStore.fromOptions(request.s3);
+    if (request.selection) return pruneStreams(store, request.s3.prefix, request.selection, settings, io);
+    report = await pruneS3(
+      store,
+      { prefix: request.s3.prefix, database: request.database!, ...settings },
+      { log: io.log },
+    );
+  } else {
+    const neon = neonApi(request.access, io, request.timeoutSeconds);
+    const prune = request.target === 'neon' ? pruneNeon : pruneNeonSnapshots;
+    const { projectId } = request.access;
+    report = await prune(neon, { projectId, branchPrefix: request.branchPrefix, ...settings }, { log: io.log });
   }
   io.setOutput('kept', report.keep.length);
   io.setOutput('deleted', report.remove.length);
@@ -108,7 +141,7 @@ export async function pruneRetention(inputs: InputReader, io: RunIO): Promise<vo
   io.setOutput('locked', report.locked.length);
   io.setOutput('plan-file', settings.planFile);
   await io.summary(pruneSummary(report));
-  if (report.failures.length) throw deletionFailures(report, target);
+  if (report.failures.length) throw deletionFailures(report, request.target);
 }
 
 interface TimelineEntry {

@@ -38,6 +38,17 @@ export interface NeonOptions {
   retryBaseMs?: number;
 }
 
+/**
+ * Poll interval and first retry delay: 1 s and 0.5 s against Neon. PBA_NEON_POLL_MS / PBA_NEON_RETRY_BASE_MS shorten
+ * them for tests against a local Neon server, where waiting a second per poll is waste.
+ */
+function timing(o: NeonOptions): { pollMs: number; retryBaseMs: number } {
+  return {
+    pollMs: o.pollIntervalMs ?? (Number(process.env.PBA_NEON_POLL_MS) || 1000),
+    retryBaseMs: o.retryBaseMs ?? (Number(process.env.PBA_NEON_RETRY_BASE_MS) || 500),
+  };
+}
+
 type Call = 'idempotent' | 'not-idempotent';
 
 /** Statuses the Neon API answers before doing anything: always safe to retry, POST included. */
@@ -51,6 +62,7 @@ const ALWAYS_SAFE = new Set([423, 429, 503]);
 export class NeonApi {
   private readonly client;
   private readonly deadlineMs: number;
+  private readonly timing: { pollMs: number; retryBaseMs: number };
 
   constructor(
     private readonly o: NeonOptions,
@@ -66,6 +78,7 @@ export class NeonApi {
       requestTimeoutMs: 60_000,
     }).client;
     this.deadlineMs = o.timeoutSeconds * 1000;
+    this.timing = timing(o);
   }
 
   private async call<T>(what: string, kind: Call, fn: () => Promise<T>): Promise<T> {
@@ -73,7 +86,7 @@ export class NeonApi {
     try {
       return await withRetry(fn, {
         attempts: 8,
-        baseDelayMs: this.o.retryBaseMs ?? 500,
+        baseDelayMs: this.timing.retryBaseMs,
         maxDelayMs: 15_000,
         deadline,
         classify: (e) => {
@@ -378,7 +391,7 @@ export class NeonApi {
           `Neon operations still running after ${this.o.timeoutSeconds} s (\`timeout\`): ${[...pending.values()].map((op) => `${op.action} ${op.id}`).join(', ')}. They may still finish; raise \`timeout\` or check the Neon console.`,
         );
       }
-      await new Promise((r) => setTimeout(r, this.o.pollIntervalMs ?? 1000));
+      await new Promise((r) => setTimeout(r, this.timing.pollMs));
     }
   }
 }

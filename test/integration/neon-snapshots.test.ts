@@ -257,7 +257,7 @@ describe('mode: schedule', () => {
 
   test.each<[string, RegExp]>([
     ['daily 02:30 keep 7d', /on the hour/],
-    ['hourly keep 30m', /at least 1 hour|3600/],
+    ['hourly keep 30m', /at least 1 hour.*months are `mo`/],
     ['fortnightly 02:00 keep 7d', /hourly.*daily.*weekly.*monthly.*yearly/],
     ['monthly 32 04:00 keep 1y', /day/],
     ['', /off/],
