@@ -11,7 +11,13 @@ import { dataStreamArgs, partitionTables, POST_DATA, PRE_DATA, sectionFileName }
 import { retainUntil, type ObjectLockSetting } from '../lib/object-lock.js';
 import { matchesTable, schemaPattern, tablePattern } from '../lib/pg-pattern.js';
 import { connectPg, quoteIdent } from '../lib/pg-client.js';
-import { exactRowCount, serverVersion as readServerVersion, userTables } from '../lib/pg-catalog.js';
+import {
+  exactRowCount,
+  largeObjectCount,
+  serverVersion as readServerVersion,
+  userSequences,
+  userTables,
+} from '../lib/pg-catalog.js';
 import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
 import { findPgTool } from '../lib/pgtools.js';
 import { Cancellation } from '../lib/cancel.js';
@@ -187,9 +193,7 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
       log.warn(
         `The reply completing the upload of ${r.key} was lost, but the object is stored with exactly the ${r.bytes} bytes sent: accepted (the SHA-256 was computed locally).`,
       );
-    const largeObjects = Number(
-      (await client.query<{ n: string }>('SELECT count(*) AS n FROM pg_largeobject_metadata')).rows[0]!.n,
-    );
+    const largeObjects = await largeObjectCount(client);
     await client.query('COMMIT');
     const globals: GlobalsResult = o.globals
       ? await captureGlobals(
@@ -449,16 +453,11 @@ async function parallelPlan(
     .filter((t) => !t.excluded)
     .map((t) => ({ schema: t.schema, name: t.name, bytes: sizes.get(JSON.stringify([t.schema, t.name])) ?? 0 }));
   const schemaFilters = o.schemas.map(schemaPattern);
-  const sequences = (
-    await client.query<{ schema: string; name: string }>(`
-      SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind = 'S' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'
-      ORDER BY 1, 2`)
-  ).rows.filter((r) => schemaFilters.length === 0 || schemaFilters.some((re) => re.test(r.schema)));
+  const sequences = (await userSequences(client)).filter(
+    (r) => schemaFilters.length === 0 || schemaFilters.some((re) => re.test(r.schema)),
+  );
   // pg_dump leaves large objects out when `--schema` is given; so does a parallel backup.
-  const largeObjects =
-    o.schemas.length === 0 &&
-    Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM pg_largeobject_metadata')).rows[0]!.n) > 0;
+  const largeObjects = o.schemas.length === 0 && (await largeObjectCount(client)) > 0;
   const streams = partitionTables(sized, jobs, largeObjects || sequences.length > 0);
   const file = (name: string) => prefix + sectionFileName(name, o.compression, encrypted);
   return [

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { CancelledError } from '../lib/cancel.js';
 import { errorMessage, isReported, UserError } from '../lib/errors.js';
-import { isBackupId } from '../lib/keys.js';
+import { isBackupId, prefixBase } from '../lib/keys.js';
 import type { Logger } from '../lib/log.js';
 import type { ObjectStore } from '../lib/s3.js';
 
@@ -118,8 +118,7 @@ export const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
  * `<backup-id>/` key (complete or not), so that unrelated keys beside the backups are never taken for a stream.
  */
 export async function listStreams(store: ObjectStore, prefix: string): Promise<string[]> {
-  const root = prefix.replace(/^\/+|\/+$/g, '');
-  const base = root ? root + '/' : '';
+  const base = prefixBase(prefix);
   const streams = new Set<string>();
   for (const o of await store.listAll(base)) {
     const [stream, id] = o.key.slice(base.length).split('/');
@@ -135,7 +134,7 @@ export async function selectStreams(
   selection: DatabaseSelection,
 ): Promise<string[]> {
   if (!selection.all) return [...new Set(selection.names.map(streamName))];
-  const where = `s3://${store.bucket}/${prefix ? prefix + '/' : ''}`;
+  const where = `s3://${store.bucket}/${prefixBase(prefix)}`;
   let found: string[];
   try {
     found = await listStreams(store, prefix);

@@ -1,9 +1,9 @@
 import { Cancellation } from '../lib/cancel.js';
 import { isFault, UserError } from '../lib/errors.js';
-import { compactUtc, isoSeconds } from '../lib/keys.js';
+import { compactUtc } from '../lib/keys.js';
 import { formatSeconds, type Logger } from '../lib/log.js';
 import { githubContext } from '../lib/manifest.js';
-import type { Branch, NeonApi } from '../lib/neon.js';
+import { isoSeconds, type Branch, type NeonApi } from '../lib/neon.js';
 
 export const MAX_EXPIRY_SECONDS = 30 * 86400;
 

@@ -5,9 +5,9 @@
  */
 import { Cancellation } from '../lib/cancel.js';
 import { isFault, isUserError, replyOf, UserError } from '../lib/errors.js';
-import { compactUtc, isoSeconds } from '../lib/keys.js';
+import { compactUtc } from '../lib/keys.js';
 import type { Logger } from '../lib/log.js';
-import type { Branch, NeonApi, ScheduleItem, Snapshot } from '../lib/neon.js';
+import { isoSeconds, type Branch, type NeonApi, type ScheduleItem, type Snapshot } from '../lib/neon.js';
 import { diffSchedule, scheduleDiffMarkdown, type ScheduleDiff } from '../lib/neon-schedule.js';
 import { checkPointInTime, consoleUrl, findBranch, type PointInTime } from './neon-snapshot.js';
 

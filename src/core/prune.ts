@@ -85,6 +85,19 @@ function emptyReport(target: PruneReport['target'], where: string, o: PruneSetti
 export { mapLimit } from '../lib/map-limit.js';
 
 /**
+ * Everything a prune deletes is decided from a listing; when the listing fails, nothing is deleted and the error says
+ * so. A fault (the store or the API down) stays a fault, so that the report says re-running is safe.
+ */
+async function listBeforeDeleting<T>(where: string, list: () => Promise<T>): Promise<T> {
+  try {
+    return await list();
+  } catch (e) {
+    const message = `Listing ${where} failed, so nothing was deleted: ${errorMessage(e)}`;
+    throw isFault(e) ? new FaultError(message, { cause: e, reply: e.reply }) : new UserError(message, { cause: e });
+  }
+}
+
+/**
  * Retention over one database's S3 backups. Deletes nothing unless the whole listing succeeded; never the newest
  * complete nor the newest verified backup; never a key outside `<prefix>/<database>/`.
  */
@@ -96,16 +109,11 @@ export async function pruneS3(
   const now = deps.now ?? new Date();
   const dbPrefix = databasePrefix(o.prefix, o.database);
   const where = `s3://${store.bucket}/${dbPrefix}`;
-  let entries: BackupEntry[];
-  let uploads: { key: string; uploadId: string; initiated: Date }[];
-  try {
-    entries = await listBackups(store, o.prefix, o.database);
+  const { entries, uploads } = await listBeforeDeleting(where, async () => {
+    const entries = await listBackups(store, o.prefix, o.database);
     await markBrokenNewest(store, entries);
-    uploads = await store.listMultipartUploads(dbPrefix);
-  } catch (e) {
-    const message = `Listing ${where} failed, so nothing was deleted: ${errorMessage(e)}`;
-    throw isFault(e) ? new FaultError(message, { cause: e, reply: e.reply }) : new UserError(message, { cause: e });
-  }
+    return { entries, uploads: await store.listMultipartUploads(dbPrefix) };
+  });
   const complete = entries.filter((e) => e.complete);
   const kinds = new Map<string, string>();
   if (o.kind) {
@@ -326,15 +334,7 @@ export async function pruneNeon(
 ): Promise<PruneReport> {
   const now = deps.now ?? new Date();
   const where = `Neon project ${o.projectId}, branches named ${o.branchPrefix}*`;
-  let branches: Branch[];
-  try {
-    branches = await neon.branches(o.projectId);
-  } catch (e) {
-    throw new UserError(
-      `Listing the branches of ${o.projectId} failed, so nothing was deleted: ${(e as Error).message}`,
-      { cause: e },
-    );
-  }
+  const branches = await listBeforeDeleting(`the branches of ${o.projectId}`, () => neon.branches(o.projectId));
   const report = emptyReport('neon', where, o, now);
   const time = (b: Branch) => b.parent_timestamp ?? b.created_at;
   const row = (b: Branch): PlanRow => ({
@@ -380,15 +380,7 @@ export async function pruneNeonSnapshots(
 ): Promise<PruneReport> {
   const now = deps.now ?? new Date();
   const where = `Neon project ${o.projectId}, snapshots named ${o.branchPrefix}*`;
-  let snapshots: Snapshot[];
-  try {
-    snapshots = await neon.snapshots(o.projectId);
-  } catch (e) {
-    throw new UserError(
-      `Listing the snapshots of ${o.projectId} failed, so nothing was deleted: ${(e as Error).message}`,
-      { cause: e },
-    );
-  }
+  const snapshots = await listBeforeDeleting(`the snapshots of ${o.projectId}`, () => neon.snapshots(o.projectId));
   const report = emptyReport('neon-snapshots', where, o, now);
   const time = (x: Snapshot) => x.timestamp ?? x.created_at;
   const row = (x: Snapshot): PlanRow => ({

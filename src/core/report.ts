@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { compactUtc, databasePrefix } from '../lib/keys.js';
+import { compactUtc, databasePrefix, prefixBase } from '../lib/keys.js';
 import type { Logger } from '../lib/log.js';
 import type { Manifest } from '../lib/manifest.js';
 import type { ObjectStore } from '../lib/s3.js';
@@ -137,7 +137,7 @@ export async function runReport(
     type: 'backup-report',
     generatedAt: now.toISOString(),
     period: { from: from.toISOString(), to: now.toISOString(), since: o.sinceText },
-    store: `s3://${deps.store.bucket}/${o.prefix ? o.prefix + '/' : ''}`,
+    store: `s3://${deps.store.bucket}/${prefixBase(o.prefix)}`,
     timeZone: o.timeZone,
     expect: o.expect
       ? { text: o.expect.text, policy: describePolicy(o.expect.policy), maxAgeSeconds: o.expect.maxAgeSeconds ?? null }

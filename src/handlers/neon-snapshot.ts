@@ -5,7 +5,7 @@ import { parseSchedule } from '../lib/neon-schedule.js';
 import { maskConnectionUrl } from '../lib/pg-url.js';
 import type { RunIO } from '../lib/runtime.js';
 import type { InputName } from '../spec.js';
-import { neonApi, readNeonAccess, readPointInTime, rfc3339 } from './neon-inputs.js';
+import { neonApi, readNeonAccess, readPointInTime, rfc3339, type NeonAccess } from './neon-inputs.js';
 import {
   applyNeonSchedule,
   createNeonSnapshot,
@@ -14,6 +14,8 @@ import {
   restoreNeonSnapshot,
   restoreSnapshotSummary,
   scheduleSummary,
+  type FinalizeOptions,
+  type RestoreSnapshotOptions,
 } from '../core/neon-snapshots.js';
 import {
   MAX_EXPIRY_SECONDS,
@@ -35,8 +37,14 @@ const ONLY_IN: [InputName, Mode[]][] = [
   ['source-branch', ['restore']],
 ];
 
-/** Every input of neon-snapshot read and checked before any API call, as one object per mode. */
-export type NeonSnapshotRequest =
+/** Every input of neon-snapshot read and checked before any API call: the API access and one task per mode. */
+export interface NeonSnapshotRequest {
+  access: NeonAccess;
+  timeoutSeconds: number;
+  task: NeonSnapshotTask;
+}
+
+export type NeonSnapshotTask =
   | {
       mode: 'restore';
       pit: PointInTime;
@@ -56,16 +64,8 @@ export type NeonSnapshotRequest =
       database: string;
       role: string;
     }
-  | {
-      mode: 'restore-snapshot';
-      snapshot: string;
-      targetBranch?: string;
-      finalize: boolean;
-      name?: string;
-      preserveUnderName?: string;
-      confirm?: string;
-    }
-  | { mode: 'finalize-restore'; branch: string; targetBranch?: string; preserveUnderName?: string; confirm: string }
+  | ({ mode: 'restore-snapshot' } & Omit<RestoreSnapshotOptions, 'projectId'>)
+  | ({ mode: 'finalize-restore'; confirm: string } & Omit<FinalizeOptions, 'projectId'>)
   | { mode: 'schedule'; branch?: string; schedule: ScheduleItem[]; dryRun: boolean };
 
 function readExpiry(inputs: InputReader, method: 'branch' | 'snapshot'): Date | undefined {
@@ -97,6 +97,10 @@ function readExpiry(inputs: InputReader, method: 'branch' | 'snapshot'): Date | 
 }
 
 export function readNeonSnapshotRequest(inputs: InputReader): NeonSnapshotRequest {
+  return { access: readNeonAccess(inputs), timeoutSeconds: inputs.seconds('timeout'), task: readTask(inputs) };
+}
+
+function readTask(inputs: InputReader): NeonSnapshotTask {
   const mode = inputs.oneOf('mode', [
     'snapshot',
     'restore',
@@ -196,9 +200,8 @@ export function readNeonSnapshotRequest(inputs: InputReader): NeonSnapshotReques
 }
 
 export async function neonSnapshotAction(inputs: InputReader, io: RunIO): Promise<void> {
-  const access = readNeonAccess(inputs);
-  const request = readNeonSnapshotRequest(inputs);
-  const neon = neonApi(access, io, inputs.seconds('timeout'));
+  const { access, timeoutSeconds, task: request } = readNeonSnapshotRequest(inputs);
+  const neon = neonApi(access, io, timeoutSeconds);
   const { projectId } = access;
   const deps = { neon, log: io.log, cancel: io.cancel };
   switch (request.mode) {

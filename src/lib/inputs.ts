@@ -1,6 +1,6 @@
 import { inputError } from './errors.js';
 import { parseDurationSeconds } from './duration.js';
-import { keyProblem } from './keys.js';
+import { keyProblem, trimSlashes } from './keys.js';
 import type { Logger } from './log.js';
 import type { ActionSpec, InputName } from '../spec.js';
 
@@ -95,7 +95,7 @@ export class InputReader {
    * (`s3-prefix`, outer slashes dropped, may be empty). Refused by the one key validator, `keyProblem`.
    */
   keyPart(name: InputName, o: { path: boolean; value?: string }): string {
-    const value = o.path ? (o.value ?? this.string(name)).replace(/^\/+|\/+$/g, '') : (o.value ?? this.string(name));
+    const value = o.path ? trimSlashes(o.value ?? this.string(name)) : (o.value ?? this.string(name));
     if (o.path && value === '') return value;
     const problem = value === '' ? 'is empty' : keyProblem(value, { path: o.path, spaces: o.path });
     if (problem) {

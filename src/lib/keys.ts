@@ -5,14 +5,12 @@ export function newBackupId(start: Date, random: () => string = () => randomByte
   return `${compactUtc(start)}-${random()}`;
 }
 
-/** `2026-11-21T02:00:00Z`: RFC 3339 to the second, as Neon's API asks for. */
-export function isoSeconds(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 /** `20261121T020000Z` */
 export function compactUtc(d: Date): string {
-  return isoSeconds(d).replace(/[-:]/g, '');
+  return d
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replace(/[-:]/g, '');
 }
 
 const BACKUP_ID = /^(\d{8}T\d{6}Z)-[0-9a-z]+$/;
@@ -31,14 +29,20 @@ export function backupIdTime(id: string): Date | undefined {
   );
 }
 
-function trimSlashes(s: string): string {
+/** A key prefix without its outer slashes: `/a/b/` → `a/b`. */
+export function trimSlashes(s: string): string {
   return s.replace(/^\/+|\/+$/g, '');
+}
+
+/** `<prefix>/` or `` for the bucket's root: the form every listing under a prefix takes. */
+export function prefixBase(prefix: string): string {
+  const p = trimSlashes(prefix);
+  return p ? p + '/' : '';
 }
 
 /** `<prefix>/<database>/`: everything retention may touch for one database. */
 export function databasePrefix(prefix: string, database: string): string {
-  const p = trimSlashes(prefix);
-  return `${p ? p + '/' : ''}${trimSlashes(database)}/`;
+  return `${prefixBase(prefix)}${trimSlashes(database)}/`;
 }
 
 export function backupPrefix(prefix: string, database: string, backupId: string): string {

@@ -3,6 +3,11 @@ import { FaultError, replyOf, UserError } from './errors.js';
 import type { Logger } from './log.js';
 import { parseRetryAfter, withRetry } from './retry.js';
 
+/** `2026-11-21T02:00:00Z`: RFC 3339 to the second, as Neon's API asks for. */
+export function isoSeconds(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
 export type { Branch, Operation, Project };
 
 /** A snapshot as the Snapshots API (beta) describes it; only id, name and created_at are always present. */

@@ -32,17 +32,34 @@ export interface UserTable {
  * user's data to count). `partitioned` adds partitioned parents (no rows of their own) for checks about names.
  */
 export async function userTables(client: pg.Client, o: { partitioned?: boolean } = {}): Promise<UserTable[]> {
+  return userRelations(client, o.partitioned ? ['r', 'p'] : ['r']);
+}
+
+/** The database's own sequences, by the same rule as userTables (an extension's sequences are the extension's). */
+export async function userSequences(client: pg.Client): Promise<UserTable[]> {
+  return userRelations(client, ['S']);
+}
+
+async function userRelations(client: pg.Client, kinds: readonly ('r' | 'p' | 'S')[]): Promise<UserTable[]> {
   return (
-    await client.query<UserTable>(`
+    await client.query<UserTable>(
+      `
       SELECT n.nspname AS schema, c.relname AS name
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind IN (${o.partitioned ? "'r', 'p'" : "'r'"})
+      WHERE c.relkind = ANY ($1::"char"[])
         AND n.nspname NOT IN ('pg_catalog', 'information_schema')
         AND n.nspname !~ '^pg_(toast|temp)'
         AND NOT EXISTS (SELECT 1 FROM pg_depend d
                         WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
-      ORDER BY 1, 2`)
+      ORDER BY 1, 2`,
+      [kinds],
+    )
   ).rows;
+}
+
+/** How many large objects the database holds (pg_dump writes them apart from the tables). */
+export async function largeObjectCount(client: pg.Client): Promise<number> {
+  return Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM pg_largeobject_metadata')).rows[0]!.n);
 }
 
 /** The exact number of rows of one table, its partitions' or children's not included (each is counted itself). */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { BackupScheduleItem } from '../../src/lib/neon-schedule.js';
 import { lsnValue } from '../../src/lib/wal-lsn.js';
 import type { TestPostgres } from './postgres.js';
 
@@ -60,15 +61,6 @@ export interface SnapshotState {
   full_size?: number;
   diff_size?: number;
   database?: string;
-}
-
-/** One entry of a branch's backup schedule, as the spec's BackupScheduleItem. */
-export interface BackupScheduleItem {
-  frequency: string;
-  hour?: number;
-  day?: number;
-  month?: number;
-  retention_seconds?: number;
 }
 
 const FREQUENCIES = ['hourly', 'daily', 'weekly', 'monthly', 'yearly'];
