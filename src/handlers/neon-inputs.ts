@@ -8,7 +8,6 @@ import { NEON_API_HOST } from '../spec.js';
 import type { PointInTime } from '../core/neon-snapshot.js';
 
 const PROJECT_ID = /^[a-z0-9-]{1,60}$/;
-const LSN = LSN_PATTERN;
 
 export interface NeonAccess {
   apiKey: string;
@@ -37,12 +36,6 @@ export function neonApi(access: NeonAccess, io: RunIO, timeoutSeconds: number): 
   return new NeonApi({ apiKey: access.apiKey, apiHost: access.apiHost, timeoutSeconds }, io.log);
 }
 
-/** readNeonAccess and neonApi in one, for handlers that read nothing else before acting. */
-export function readNeon(inputs: InputReader, io: RunIO, timeoutSeconds: number): { neon: NeonApi; projectId: string } {
-  const access = readNeonAccess(inputs);
-  return { neon: neonApi(access, io, timeoutSeconds), projectId: access.projectId };
-}
-
 export function rfc3339(input: string, value: string | undefined): Date | undefined {
   if (!value) return undefined;
   if (
@@ -63,7 +56,7 @@ export function readPointInTime(inputs: InputReader): PointInTime {
   const lsn = inputs.optional('lsn');
   if (timestamp && lsn)
     throw inputError('lsn', 'is set together with `timestamp`', 'Give one point in time: either `timestamp` or `lsn`.');
-  if (lsn && !LSN.test(lsn))
+  if (lsn && !LSN_PATTERN.test(lsn))
     throw inputError('lsn', `"${lsn}" is not an LSN`, 'Use the form `0/1F2A3B8` (as `pg_current_wal_lsn()` prints).');
   return { timestamp, lsn };
 }

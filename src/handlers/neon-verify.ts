@@ -5,7 +5,7 @@ import { ObjectStore } from '../lib/s3.js';
 import { readS3Options } from './s3-inputs.js';
 import { readChecksFile } from '../core/checks-file.js';
 import { neonVerifySummary, runNeonVerify } from '../core/neon-verify.js';
-import { readNeon, readPointInTime } from './neon-inputs.js';
+import { neonApi, readNeonAccess, readPointInTime } from './neon-inputs.js';
 import { setVerificationOutputs } from './databases-verify.js';
 
 /** verify-restore with `source: neon`: Neon's point-in-time history checked against an S3 backup's manifest. */
@@ -29,7 +29,9 @@ export async function neonVerifyAction(inputs: InputReader, io: RunIO): Promise<
   const checksSql = checks ? readChecksFile('checks-sql', checks) : undefined;
   const timeoutSeconds = inputs.seconds('timeout');
   const point = readPointInTime(inputs);
-  const { neon, projectId } = readNeon(inputs, io, timeoutSeconds);
+  const access = readNeonAccess(inputs);
+  const neon = neonApi(access, io, timeoutSeconds);
+  const { projectId } = access;
   const r = await runNeonVerify(
     {
       prefix: s3.prefix,

@@ -76,8 +76,8 @@ export type PruneRequest =
   | {
       target: 's3';
       s3: ReturnType<typeof readS3Options>;
-      selection: ReturnType<typeof readDatabaseSelection>;
-      database?: string;
+      /** `databases` / `all`, or else the one `database`. */
+      streams: { selection: NonNullable<ReturnType<typeof readDatabaseSelection>> } | { database: string };
       settings: PruneSettings;
     };
 
@@ -86,10 +86,10 @@ export function readPruneRequest(inputs: InputReader): PruneRequest {
   if (target === 's3') {
     const s3 = readS3Options(inputs);
     const selection = readDatabaseSelection(inputs);
-    const database = selection
-      ? undefined
-      : inputs.keyPart('database', { path: false, value: inputs.required('database') });
-    return { target, s3, selection, database, settings: readSettings(inputs) };
+    const streams = selection
+      ? { selection }
+      : { database: inputs.keyPart('database', { path: false, value: inputs.required('database') }) };
+    return { target, s3, streams, settings: readSettings(inputs) };
   }
   if (inputs.list('databases').length)
     throw inputError(
@@ -123,10 +123,11 @@ export async function pruneRetention(inputs: InputReader, io: RunIO): Promise<vo
   let report: PruneReport;
   if (request.target === 's3') {
     const store = ObjectStore.fromOptions(request.s3);
-    if (request.selection) return pruneStreams(store, request.s3.prefix, request.selection, settings, io);
+    const { streams } = request;
+    if ('selection' in streams) return pruneStreams(store, request.s3.prefix, streams.selection, settings, io);
     report = await pruneS3(
       store,
-      { prefix: request.s3.prefix, database: request.database!, ...settings },
+      { prefix: request.s3.prefix, database: streams.database, ...settings },
       { log: io.log },
     );
   } else {
