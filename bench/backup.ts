@@ -6,7 +6,7 @@
 // `pg_dump -Fd -j N -Z0` + zstd to local disk. BENCH_SIZES_MB=0 skips the single-stream part. Prints; asserts nothing.
 import { Upload } from '@aws-sdk/lib-storage';
 import { S3Client } from '@aws-sdk/client-s3';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -14,7 +14,7 @@ import { exec, parseOutputFile, startPostgres, startS3 } from '../test/harness/i
 import { startDiscardS3 } from '../test/harness/discard-s3.js';
 import {
   actionEnv,
-  bundle,
+  copyBundle,
   databaseBytes,
   median,
   seedMixedTables,
@@ -40,8 +40,7 @@ await exec('age-keygen', ['-o', keyFile]);
 const recipient = (await exec('age-keygen', ['-y', keyFile])).toString().trim();
 const PART = 8 * 1024 * 1024;
 // A copy: a rebuild of dist/ while the benchmark runs must not pull the bundle from under it.
-const actionBundle = path.join(work, 'pgdump-to-s3.js');
-copyFileSync(bundle('pgdump-to-s3'), actionBundle);
+const actionBundle = copyBundle('pgdump-to-s3', work);
 
 /** The SDK's own cost: `bytes` from memory through lib-storage (8 MiB parts, 4 in flight) into the discarding endpoint. */
 async function sdkFromMemory(bytes: number): Promise<number> {

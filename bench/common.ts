@@ -1,6 +1,6 @@
 // Shared helpers for the on-demand benchmarks: they print figures and assert nothing.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { repoRoot, type TestPostgres } from '../test/harness/index.js';
@@ -75,6 +75,16 @@ export async function timed(
 
 export function bundle(name: string): string {
   return path.join(repoRoot, 'dist', name, 'index.js');
+}
+
+/**
+ * A copy of an action's bundle directory under `dir` (the bundle loads its source-map support from beside it), so
+ * that a rebuild of dist/ while a benchmark runs does not pull the bundle from under it. Returns the entry file.
+ */
+export function copyBundle(name: string, dir: string): string {
+  const to = path.join(dir, name);
+  cpSync(path.dirname(bundle(name)), to, { recursive: true });
+  return path.join(to, 'index.js');
 }
 
 /** INPUT_* variables as the runner sets them. */

@@ -2,7 +2,6 @@
 // S3 server, single-artifact and multi-artifact (`jobs` = the CPU count), on ~30 tables of mixed sizes of random
 // text (BENCH_SIZE_MB, default 1000; BENCH_SEED=text: one table instead). Prints; asserts nothing.
 import {
-  copyFileSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -14,7 +13,7 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { getObjectBytes, parseOutputFile, startPostgres, startS3 } from '../test/harness/index.js';
-import { actionEnv, bundle, databaseBytes, seedMixedTables, seedRandomText, timed } from './common.js';
+import { actionEnv, copyBundle, databaseBytes, seedMixedTables, seedRandomText, timed } from './common.js';
 
 const mb = Number(process.env.BENCH_SIZE_MB ?? 1000);
 const jobs = String(os.availableParallelism());
@@ -33,8 +32,7 @@ const s3Inputs = {
 // Copies: a rebuild of dist/ while the benchmark runs must not pull the bundles from under it.
 const bundles: Record<string, string> = {};
 for (const name of ['pgdump-to-s3', 'verify-restore']) {
-  bundles[name] = path.join(work, `${name}.js`);
-  copyFileSync(bundle(name), bundles[name]);
+  bundles[name] = copyBundle(name, work);
 }
 const oldVerify = process.env.BENCH_OLD_VERIFY_BUNDLE;
 

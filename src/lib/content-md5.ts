@@ -9,9 +9,8 @@ import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 
 /**
- * Adds Content-MD5 to PutObject and UploadPart requests that carry Object Lock parameters (lib-storage passes the
- * upload's parameters, lock included, to every UploadPart). Bodies are strings or buffers here: lib-storage
- * buffers each part.
+ * Adds Content-MD5 to PutObject and UploadPart requests that carry Object Lock parameters (PooledUpload passes the
+ * lock parameters to every UploadPart). Bodies are strings or buffers here: every part is a buffer of the pool.
  */
 export function addContentMd5ForLockedWrites(client: S3Client): void {
   client.middlewareStack.add(

@@ -10,13 +10,12 @@ import {
   type ServerSideEncryption,
   type StorageClass,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import type { Cancellation } from './cancel.js';
-import { PassThrough, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { addContentMd5ForLockedWrites } from './content-md5.js';
 import { FaultError, isReported, UserError, type ServiceReply } from './errors.js';
 import { lockParams, type ObjectLockWrite } from './object-lock.js';
+import { PooledUpload } from './multipart.js';
 
 /** Where backups live and how to talk to the store; read from the actions' inputs by `readS3Options`. */
 export interface S3Options {
@@ -163,7 +162,8 @@ export class ObjectStore {
   }
 
   /**
-   * Streams `body` into `key` (multipart when larger than a part). On an error after the whole body was sent
+   * Streams `source` into `key` through a fixed pool of part buffers (src/lib/multipart.ts; multipart when larger
+   * than a part). On an error after the whole body was sent
    * (CompleteMultipartUpload or the PutObject applied but its reply lost, or a retried Complete answered
    * `NoSuchUpload`), the object is looked at: when it exists with exactly the bytes sent, the upload succeeded
    * and is reported as confirmed by `head`. Otherwise the upload is aborted and the error rethrown.
@@ -173,61 +173,47 @@ export class ObjectStore {
     source: Readable,
     o: UploadOptions,
   ): Promise<{ bytes: number; confirmedBy: 'reply' | 'head' }> {
-    let sent = 0;
-    let fedAll = false;
-    const body = new PassThrough({ highWaterMark: 1 << 20 });
-    const feeding = pipeline(
-      source,
-      async function* (chunks: AsyncIterable<Buffer>) {
-        for await (const c of chunks) {
-          sent += c.length;
-          yield c;
-        }
-        fedAll = true;
-      },
-      body,
-    );
-    feeding.catch(() => undefined);
-    const upload = new Upload({
-      client: this.client,
-      partSize: o.partSizeBytes,
-      queueSize: o.queueSize,
-      leavePartsOnError: false,
-      tags: o.tags ? Object.entries(o.tags).map(([Key, Value]) => ({ Key, Value })) : undefined,
-      params: {
+    const upload = new PooledUpload(
+      this.client,
+      {
         Bucket: this.bucket,
         Key: key,
-        Body: body,
         ContentType: o.contentType ?? 'application/octet-stream',
         StorageClass: o.storageClass && o.storageClass !== 'STANDARD' ? (o.storageClass as StorageClass) : undefined,
         ServerSideEncryption: o.sse?.mode as ServerSideEncryption | undefined,
         SSEKMSKeyId: o.sse?.kmsKeyId,
         ...lockParams(o.lock),
       },
-    });
-    const done = upload.done();
+      {
+        partSizeBytes: o.partSizeBytes,
+        queueSize: o.queueSize,
+        tags: o.tags ? Object.entries(o.tags).map(([Key, Value]) => ({ Key, Value })) : undefined,
+        partParams: lockParams(o.lock),
+      },
+    );
+    const done = upload.send(source);
+    done.catch(() => undefined);
     const undo = o.cancel?.onCancel(`aborted the multipart upload of s3://${this.bucket}/${key}`, async () => {
       source.destroy();
-      body.destroy();
       await upload.abort();
-      // The SDK does not always abort on the server side, and a CreateMultipartUpload in flight lands later:
-      // wait for the upload to settle, then abort whatever upload of this (run-unique) key is open.
+      // A CreateMultipartUpload in flight may land after the abort: wait for the upload to settle, then abort
+      // whatever upload of this (run-unique) key is open.
       await Promise.race([done.catch(() => undefined), new Promise((r) => setTimeout(r, 1000))]);
       for (const u of await this.listMultipartUploads(key)) {
         if (u.key === key) await this.abortMultipartUpload(key, u.uploadId);
       }
     });
     try {
-      await done;
+      const bytes = await done;
       undo?.dismiss();
-      return { bytes: sent, confirmedBy: 'reply' };
+      return { bytes, confirmedBy: 'reply' };
     } catch (e) {
-      if (fedAll && body.readableEnded && (await this.headBytes(key).catch(() => undefined)) === sent) {
+      const sent = upload.bytesRead;
+      if (upload.inputEnded && (await this.headBytes(key).catch(() => undefined)) === sent) {
         undo?.dismiss();
         return { bytes: sent, confirmedBy: 'head' };
       }
       source.destroy();
-      body.destroy();
       if (undo) await undo.run().catch(() => undefined);
       else await upload.abort().catch(() => undefined);
       throw this.translate(e, key);
