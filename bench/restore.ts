@@ -1,15 +1,7 @@
 // npm run bench:restore — bare pg_restore of a local copy of a backup vs verify-restore end to end from the local
 // S3 server, single-artifact and multi-artifact (`jobs` = the CPU count), on ~30 tables of mixed sizes of random
 // text (BENCH_SIZE_MB, default 1000; BENCH_SEED=text: one table instead). Prints; asserts nothing.
-import {
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { getObjectBytes, parseOutputFile, startPostgres, startS3 } from '../test/harness/index.js';

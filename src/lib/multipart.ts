@@ -119,7 +119,7 @@ export class PooledUpload {
     if (number === 0) {
       await this.client.send(new PutObjectCommand({ ...this.params, Body: part.subarray(0, fill) }), this.signal());
     } else {
-      if (fill > 0) this.startPart(++number, part, fill);
+      if (fill > 0) this.startPart(number + 1, part, fill);
       else this.pool.give(part);
       await this.settled();
       this.throwIfFailed();
