@@ -204,7 +204,7 @@ export async function main(argv: string[]): Promise<number> {
     handleSignals(io.cancel, (r) => {
       log.error(`${command} was cancelled (${r.reason}); ${cancelledLine(r)}`);
       // Run as a workflow step, the CLI leaves the same note in the step summary as the actions do.
-      const file = process.env.GITHUB_STEP_SUMMARY;
+      const file = io?.run.stepSummaryPath;
       if (file) appendFileSync(file, cancelSummary(`postgres-backup ${command}`, r) + '\n');
     });
     await withHeartbeat(spec, c.handler)(new InputReader(spec, io.source, log), io);

@@ -29,6 +29,7 @@ import { TOOL } from '../version.js';
 import { RECOVERY_NAME, recoveryMarkdown } from './recovery.js';
 import { captureGlobals, globalsFileName, type GlobalsResult } from './globals.js';
 import { CompletionUnknown, writeManifestChecked } from './completion.js';
+import type { RunContext } from '../lib/run-context.js';
 
 export interface BackupOptions {
   source: PgTarget;
@@ -73,6 +74,8 @@ export interface BackupDeps {
   now?: () => Date;
   /** The run's cancellation (stops pg_dump and zstd, aborts the upload, deletes the partial dump). */
   cancel?: Cancellation;
+  /** The workflow run, named in the manifest. */
+  run: RunContext;
 }
 
 export interface BackupResult {
@@ -257,7 +260,7 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
       tables: counted,
       largeObjects,
       totalRows,
-      github: githubContext(),
+      github: githubContext(deps.run),
       tool: TOOL,
     };
     const manifestKey = prefix + MANIFEST_NAME;

@@ -16,7 +16,8 @@ const MAX_BYTES = 1 << 20;
 export function readChecksFile(
   input: string,
   file: string,
-  workspace = process.env.GITHUB_WORKSPACE || process.cwd(),
+  /** The checked-out repository (`GITHUB_WORKSPACE`), or the working directory outside Actions. */
+  workspace: string,
 ): { path: string; text: string } {
   const root = realpathSync(workspace);
   const wanted = path.resolve(root, file);

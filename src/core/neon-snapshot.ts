@@ -4,6 +4,7 @@ import { compactUtc } from '../lib/keys.js';
 import { formatSeconds, type Logger } from '../lib/log.js';
 import { githubContext } from '../lib/manifest.js';
 import { isoSeconds, type Branch, type NeonApi } from '../lib/neon.js';
+import type { RunContext } from '../lib/run-context.js';
 
 export const MAX_EXPIRY_SECONDS = 30 * 86400;
 
@@ -67,8 +68,8 @@ export function checkPointInTime(p: PointInTime, historySeconds: number, now: Da
   }
 }
 
-function annotations(): Record<string, string> {
-  const gh = githubContext();
+function annotations(run: RunContext): Record<string, string> {
+  const gh = githubContext(run);
   return {
     'created-by': 'postgres-backup-actions',
     ...(gh
@@ -84,7 +85,7 @@ function annotations(): Record<string, string> {
 
 export async function neonSnapshot(
   o: SnapshotOptions,
-  deps: { neon: NeonApi; log: Logger; now?: Date; cancel?: Cancellation },
+  deps: { neon: NeonApi; log: Logger; now?: Date; cancel?: Cancellation; run: RunContext },
 ): Promise<SnapshotResult> {
   const { neon, log } = deps;
   const cancel = deps.cancel ?? new Cancellation();
@@ -121,7 +122,7 @@ export async function neonSnapshot(
       ...(o.expiresAt ? { expires_at: isoSeconds(o.expiresAt) } : {}),
     },
     endpoints: o.createEndpoint ? [{ type: 'read_write' as const }] : [],
-    annotation_value: annotations(),
+    annotation_value: annotations(deps.run),
   };
   let created: Awaited<ReturnType<NeonApi['createBranch']>> | undefined;
   for (let attempt = 1; !created; attempt++) {

@@ -21,6 +21,7 @@ import {
 } from './catalog.js';
 import { neonSnapshot, type PointInTime } from './neon-snapshot.js';
 import { compareCounts, runChecks, VerificationFailed, type VerificationOutcome } from './verify.js';
+import type { RunContext } from '../lib/run-context.js';
 
 /** The safety net: a verification branch that could not be deleted expires by itself after this long at least. */
 export const VERIFY_BRANCH_TTL_SECONDS = 3600;
@@ -76,7 +77,7 @@ export function verificationPoint(
  */
 export async function runNeonVerify(
   o: NeonVerifyOptions,
-  deps: { store: ObjectStore; neon: NeonApi; log: Logger; now?: () => Date; cancel?: Cancellation },
+  deps: { store: ObjectStore; neon: NeonApi; log: Logger; now?: () => Date; cancel?: Cancellation; run: RunContext },
 ): Promise<NeonVerifyResult> {
   const { store, neon, log } = deps;
   const cancel = deps.cancel ?? new Cancellation();
@@ -155,7 +156,7 @@ export async function runNeonVerify(
         role: o.role,
         ...point,
       },
-      { neon, log, now: startedAt, cancel },
+      { neon, log, now: startedAt, cancel, run: deps.run },
     );
     facts.branchId = snap.branch.id;
     const target = parsePgUrl('neon connection URI', snap.databaseUrl!, log);
@@ -229,6 +230,7 @@ export async function runNeonVerify(
     entry.manifestKey!,
     result,
     startedAt,
+    githubContext(deps.run),
     recordLock(manifest, new Date()),
   );
   return result;
@@ -262,6 +264,7 @@ async function writeNeonRecord(
   manifestKey: string,
   r: NeonVerifyResult,
   at: Date,
+  github: Manifest['github'],
   /** Locked like its backup (S3 Object Lock), read from the manifest. */
   lock?: ObjectLockWrite,
 ): Promise<string> {
@@ -282,7 +285,7 @@ async function writeNeonRecord(
     rowsChecked: r.rowsChecked,
     failures: r.failures,
     versions: {},
-    github: githubContext(),
+    github,
     neon: r.facts,
   };
   await store.putJson(key, record, undefined, lock);

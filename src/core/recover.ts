@@ -26,10 +26,8 @@ import {
   type KeyCandidate,
   type RecoverTable,
 } from '../lib/row-diff.js';
-import type { ObjectStore } from '../lib/s3.js';
 import type { QualifiedName } from '../lib/toc.js';
-import type { Cancellation } from '../lib/cancel.js';
-import { runVerify, type VerifyOptions, type VerifyResult } from './verify.js';
+import { runVerify, type VerifyDeps, type VerifyOptions, type VerifyResult } from './verify.js';
 
 export type OnConflict = 'skip' | 'update' | 'side-by-side';
 export const ON_CONFLICT = ['skip', 'update', 'side-by-side'] as const;
@@ -102,10 +100,7 @@ interface LiveTable {
   triggers: string[];
 }
 
-export async function runRecover(
-  o: RecoverOptions,
-  deps: { store: ObjectStore; log: Logger; now?: () => Date; cancel?: Cancellation },
-): Promise<RecoverResult> {
+export async function runRecover(o: RecoverOptions, deps: VerifyDeps): Promise<RecoverResult> {
   const { log } = deps;
   const now = deps.now ?? (() => new Date());
   const startedAt = now();

@@ -8,6 +8,7 @@ import { formatSeconds, type Logger } from '../lib/log.js';
 import { githubContext } from '../lib/manifest.js';
 import { connectPg, quoteIdent } from '../lib/pg-client.js';
 import type { PgTarget } from '../lib/pg-url.js';
+import type { RunContext } from '../lib/run-context.js';
 
 /**
  * Where a restore writes and what happens to it afterwards. `swap` and `new-database` restore into a new database
@@ -54,13 +55,15 @@ export interface Marker {
 }
 
 /** This process: the run (a GitHub run URL) and the process in it, so that a run never takes its own for leftovers. */
-export function runLabel(): string {
-  const gh = githubContext();
+export function runLabel(run: RunContext): string {
+  const gh = githubContext(run);
   return `${gh ? `${gh.runUrl}, ` : ''}pid ${process.pid} on ${os.hostname()}`;
 }
 
-export function markerComment(kind: Marker['kind'], startedAt: Date): string {
-  return MARKER_PREFIX + JSON.stringify({ kind, run: runLabel(), startedAt: startedAt.toISOString() } satisfies Marker);
+export function markerComment(kind: Marker['kind'], startedAt: Date, run: RunContext): string {
+  return (
+    MARKER_PREFIX + JSON.stringify({ kind, run: runLabel(run), startedAt: startedAt.toISOString() } satisfies Marker)
+  );
 }
 
 export function parseMarker(comment: string | null | undefined): Marker | undefined {
@@ -78,12 +81,14 @@ export function staleDatabases(
   databases: { name: string; comment: string | null }[],
   now: Date,
   graceSeconds: number,
+  run: RunContext,
 ): { name: string; marker: Marker }[] {
+  const own = runLabel(run);
   const out: { name: string; marker: Marker }[] = [];
   for (const d of databases) {
     const marker = parseMarker(d.comment);
     // This process's own databases (several streams in one run) are never leftovers, whatever the grace.
-    if (marker && marker.run !== runLabel() && now.getTime() - Date.parse(marker.startedAt) >= graceSeconds * 1000)
+    if (marker && marker.run !== own && now.getTime() - Date.parse(marker.startedAt) >= graceSeconds * 1000)
       out.push({ name: d.name, marker });
   }
   return out;
@@ -254,6 +259,7 @@ interface Deps {
   log: Logger;
   cancel: Cancellation;
   now: () => Date;
+  run: RunContext;
 }
 
 /**
@@ -263,7 +269,7 @@ interface Deps {
  */
 export async function prepareDestination(admin: pg.Client, o: DestinationOptions, deps: Deps): Promise<Destination> {
   const { log, cancel, now } = deps;
-  const notes = await removeStaleDatabases(admin, o.staleGraceSeconds, now(), log);
+  const notes = await removeStaleDatabases(admin, o.staleGraceSeconds, now(), log, deps.run);
   const target = o.target.database;
   const base: Omit<Destination, 'strategy' | 'database' | 'finish'> = { singleTransaction: false, outputs: {}, notes };
 
@@ -304,7 +310,7 @@ export async function prepareDestination(admin: pg.Client, o: DestinationOptions
     `dropped the ${kind === 'scratch' ? 'scratch' : kind === 'restoring' ? 'restoring' : 'new'} database "${name}"`,
     () => dropDatabase(o.target, name),
   );
-  await admin.query(commentSql(name, markerComment(kind, startedAt)));
+  await admin.query(commentSql(name, markerComment(kind, startedAt, deps.run)));
   log.info(`Created database "${name}" to restore into${props ? ` (owner ${props.owner}, ${props.encoding})` : ''}`);
 
   let finished = false;
@@ -442,7 +448,13 @@ async function swap(
 }
 
 /** Drops marked databases older than the grace period and says so; younger ones may belong to a running job. */
-async function removeStaleDatabases(c: pg.Client, graceSeconds: number, now: Date, log: Logger): Promise<string[]> {
+async function removeStaleDatabases(
+  c: pg.Client,
+  graceSeconds: number,
+  now: Date,
+  log: Logger,
+  run: RunContext,
+): Promise<string[]> {
   const rows = (
     await c.query<{ name: string; comment: string | null }>(
       `SELECT datname AS name, shobj_description(oid, 'pg_database') AS comment FROM pg_database
@@ -451,7 +463,7 @@ async function removeStaleDatabases(c: pg.Client, graceSeconds: number, now: Dat
     )
   ).rows;
   const notes: string[] = [];
-  const stale = staleDatabases(rows, now, graceSeconds);
+  const stale = staleDatabases(rows, now, graceSeconds, run);
   for (const s of stale) {
     if (s.name === c.database) continue;
     try {

@@ -40,6 +40,7 @@ import {
 } from './catalog.js';
 import { dropRoles, prepareTarget, type CreateRoles } from './roles.js';
 import { prepareDestination, type Destination, type RestoreStrategy } from './restore-strategy.js';
+import type { RunContext } from '../lib/run-context.js';
 
 export interface VerifyOptions {
   prefix: string;
@@ -131,6 +132,8 @@ export interface VerifyDeps {
   now?: () => Date;
   /** The run's cancellation: stops zstd and pg_restore, drops the scratch database. */
   cancel?: Cancellation;
+  /** The workflow run: named in the verification record and in the markers of the databases it creates. */
+  run: RunContext;
 }
 
 export async function runVerify(o: VerifyOptions, deps: VerifyDeps): Promise<VerifyResult> {
@@ -264,7 +267,7 @@ export async function runVerify(o: VerifyOptions, deps: VerifyDeps): Promise<Ver
         backupId: entry.backupId,
         tables: o.tables.length > 0,
       },
-      { log, cancel, now },
+      { log, cancel, now, run: deps.run },
     );
     result.destination = dest;
     targetDb = dest.database;
@@ -350,7 +353,16 @@ export async function runVerify(o: VerifyOptions, deps: VerifyDeps): Promise<Ver
   // A cancelled run is no verdict on the backup: it records nothing.
   cancel.throwIfCancelled();
   if (o.mode !== 'recover')
-    result.verificationKey = await writeRecord(store, entry, result, o, startedAt, server.full, pgRestore.version);
+    result.verificationKey = await writeRecord(
+      store,
+      entry,
+      result,
+      o,
+      startedAt,
+      server.full,
+      pgRestore.version,
+      githubContext(deps.run),
+    );
   return result;
 }
 
@@ -580,6 +592,7 @@ async function writeRecord(
   at: Date,
   server: string,
   pgRestore: string,
+  github: Manifest['github'],
 ): Promise<string> {
   const prefix = entry.manifestKey!.slice(0, -'manifest.json'.length);
   const key = `${prefix}verifications/${compactUtc(at)}-${randomBytes(2).toString('hex')}.json`;
@@ -598,7 +611,7 @@ async function writeRecord(
     failures: r.failures,
     ...(r.rolesCreated.length ? { rolesCreated: r.rolesCreated } : {}),
     versions: { server: server.split(' ')[0], pgRestore },
-    github: githubContext(),
+    github,
   };
   // Locked like its backup (S3 Object Lock), read from the manifest.
   await store.putJson(key, record, undefined, recordLock(r.manifest, new Date()));

@@ -83,7 +83,7 @@ export async function backupReport(inputs: InputReader, io: RunIO): Promise<void
       timeZone,
       outDir,
     },
-    { store: ObjectStore.fromOptions(s3), log: io.log, github: githubContext() },
+    { store: ObjectStore.fromOptions(s3), log: io.log, github: githubContext(io.run) },
   );
   io.setOutput('html-path', r.htmlPath);
   io.setOutput('json-path', r.jsonPath);

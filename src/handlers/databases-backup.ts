@@ -11,7 +11,7 @@ export async function backupDatabases(
   store: ObjectStore,
   io: RunIO,
 ): Promise<void> {
-  const r = await runBackups(base, selection, { store, log: io.log, cancel: io.cancel });
+  const r = await runBackups(base, selection, { store, log: io.log, cancel: io.cancel, run: io.run });
   io.setOutput('backups', backupsOutput(r.results));
   const only = r.plan.selected.length + r.plan.refused.length === 1 ? r.results[0]?.result : undefined;
   // With several databases the per-backup outputs have no single value (see `backups`); the totals still do.

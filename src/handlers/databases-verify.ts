@@ -54,7 +54,7 @@ export async function verifyStreams(
     streams,
     io.log,
     (s) => `Verification of stream ${s}`,
-    (database) => runVerify({ ...o, database }, { store, log: io.log, cancel: io.cancel }),
+    (database) => runVerify({ ...o, database }, { store, log: io.log, cancel: io.cancel, run: io.run }),
   );
   const results = run.done.map(({ item, value }) => ({ stream: item, r: value }));
   const failures: StreamFailure[] = [

@@ -203,7 +203,7 @@ export async function neonSnapshotAction(inputs: InputReader, io: RunIO): Promis
   const { access, timeoutSeconds, task: request } = readNeonSnapshotRequest(inputs);
   const neon = neonApi(access, io, timeoutSeconds);
   const { projectId } = access;
-  const deps = { neon, log: io.log, cancel: io.cancel };
+  const deps = { neon, log: io.log, cancel: io.cancel, run: io.run };
   switch (request.mode) {
     case 'restore': {
       const r = await neonRestore({ projectId, ...request, ...request.pit }, deps);

@@ -26,7 +26,7 @@ export async function neonVerifyAction(inputs: InputReader, io: RunIO): Promise<
   const s3 = readS3Options(inputs);
   const database = inputs.keyPart('database', { path: false, value: inputs.required('database') });
   const checks = inputs.optional('checks-sql');
-  const checksSql = checks ? readChecksFile('checks-sql', checks) : undefined;
+  const checksSql = checks ? readChecksFile('checks-sql', checks, io.run.workspace ?? process.cwd()) : undefined;
   const timeoutSeconds = inputs.seconds('timeout');
   const point = readPointInTime(inputs);
   const access = readNeonAccess(inputs);
@@ -46,7 +46,7 @@ export async function neonVerifyAction(inputs: InputReader, io: RunIO): Promise<
       timeoutSeconds,
       ...point,
     },
-    { store: ObjectStore.fromOptions(s3), neon, log: io.log, cancel: io.cancel },
+    { store: ObjectStore.fromOptions(s3), neon, log: io.log, cancel: io.cancel, run: io.run },
   );
   setVerificationOutputs(io, database, r);
   await io.summary(neonVerifySummary(r));

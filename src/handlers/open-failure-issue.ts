@@ -1,14 +1,14 @@
-import { context as run } from '@actions/github';
 import { inputError } from '../lib/errors.js';
 import { GitHubApi } from '../lib/github.js';
 import type { InputReader } from '../lib/inputs.js';
 import type { RunIO } from '../lib/runtime.js';
+import { runUrlOf } from '../lib/run-context.js';
 import { reportStatus } from '../core/failure-issue.js';
 import { SlackWebhook } from '../lib/slack.js';
 
 export async function openFailureIssue(inputs: InputReader, io: RunIO): Promise<void> {
   let token = inputs.string('github-token');
-  if (!token || token === '${{ github.token }}') token = process.env.GITHUB_TOKEN ?? '';
+  if (!token || token === '${{ github.token }}') token = io.run.token ?? '';
   if (!token)
     throw inputError(
       'github-token',
@@ -16,10 +16,9 @@ export async function openFailureIssue(inputs: InputReader, io: RunIO): Promise<
       'Pass `${{ github.token }}` (the default in a workflow) or set GITHUB_TOKEN.',
     );
   io.log.secret(token);
-  // `run`: the workflow run this step belongs to, read the toolkit's way (GITHUB_REPOSITORY, GITHUB_RUN_ID, ...).
   const status = inputs.oneOf('status', ['success', 'failure', 'cancelled', 'skipped'] as const);
-  const repository =
-    inputs.optional('repository') ?? (process.env.GITHUB_REPOSITORY ? `${run.repo.owner}/${run.repo.repo}` : '');
+  const run = io.run;
+  const repository = inputs.optional('repository') ?? run.repository ?? '';
   const [owner, repo, extra] = repository.split('/');
   if (!owner || !repo || extra !== undefined)
     throw inputError(
@@ -52,7 +51,7 @@ export async function openFailureIssue(inputs: InputReader, io: RunIO): Promise<
   const slackUrl = inputs.optional('slack-webhook-url');
   if (slackUrl && !/^https?:\/\//.test(slackUrl))
     throw inputError('slack-webhook-url', 'is not an http(s) URL', 'Paste the incoming-webhook URL from Slack.');
-  const runId = Number.isNaN(run.runId) ? 0 : run.runId;
+  const runId = Number(run.runId ?? 0) || 0;
   const result = await reportStatus(
     {
       status: status === 'skipped' ? 'cancelled' : status,
@@ -67,8 +66,8 @@ export async function openFailureIssue(inputs: InputReader, io: RunIO): Promise<
       database,
       run: {
         id: runId,
-        attempt: Number.isNaN(run.runAttempt) ? 1 : run.runAttempt,
-        url: `${run.serverUrl}/${owner}/${repo}/actions/runs/${runId}`,
+        attempt: run.runAttempt,
+        url: runUrlOf(run.serverUrl, `${owner}/${repo}`, String(runId)),
         workflow,
       },
     },

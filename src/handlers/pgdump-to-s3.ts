@@ -119,7 +119,7 @@ export async function pgdumpToS3(inputs: InputReader, io: RunIO): Promise<void> 
     );
   }
   if (selection) return backupDatabases(options, selection, store, io);
-  const r = await runBackup(options, { store, log: io.log, cancel: io.cancel });
+  const r = await runBackup(options, { store, log: io.log, cancel: io.cancel, run: io.run });
   io.setOutput('backups', backupsOutput([{ database: options.source.database, result: r }]));
   io.setOutput('backup-id', r.manifest.backupId);
   io.setOutput('manifest-key', r.manifestKey);

@@ -36,7 +36,7 @@ export function readRecoverInputs(inputs: InputReader, verify: VerifyOptions): R
 
 export async function recoverRows(inputs: InputReader, io: RunIO, verify: VerifyOptions, store: ObjectStore) {
   const options = readRecoverInputs(inputs, verify);
-  const r = await runRecover(options, { store, log: io.log, cancel: io.cancel });
+  const r = await runRecover(options, { store, log: io.log, cancel: io.cancel, run: io.run });
   io.setOutput('backup-id', r.backupId);
   io.setOutput('status', 'passed');
   io.setOutput('rto-seconds', r.verify.rtoSeconds.toFixed(1));

@@ -93,7 +93,7 @@ export function readVerifyInputs(
     confirm: inputs.optional('confirm'),
     clean: inputs.bool('clean'),
     tables,
-    checksSql: checks ? readChecksFile('checks-sql', checks) : undefined,
+    checksSql: checks ? readChecksFile('checks-sql', checks, io.run.workspace ?? process.cwd()) : undefined,
     maxAgeSeconds: inputs.durationSeconds('max-age'),
     jobs: inputs.int('jobs', 1, 64) ?? Math.max(1, os.availableParallelism()),
     pgRestorePath: inputs.optional('pg-restore-path'),
@@ -121,7 +121,7 @@ export async function verifyRestore(inputs: InputReader, io: RunIO): Promise<voi
       return await recoverRows(inputs, io, options, store);
     }
     if (selection) return await verifyStreams(options, selection, store, io);
-    const r = await runVerify(options, { store, log: io.log, cancel: io.cancel });
+    const r = await runVerify(options, { store, log: io.log, cancel: io.cancel, run: io.run });
     setVerificationOutputs(io, options.database, r);
     for (const [k, v] of Object.entries(r.destination?.outputs ?? {})) io.setOutput(k, v);
     await io.summary(verifySummary(r));

@@ -1,6 +1,7 @@
 import { errorMessage, inputError } from './errors.js';
 import type { InputReader } from './inputs.js';
 import type { Logger } from './log.js';
+import type { RunContext } from './run-context.js';
 import type { Handler, RunIO } from './runtime.js';
 import type { ActionSpec } from '../spec.js';
 
@@ -77,21 +78,17 @@ export async function ping(
   }
 }
 
-function runUrl(env: NodeJS.ProcessEnv = process.env): string {
-  if (!env.GITHUB_REPOSITORY || !env.GITHUB_RUN_ID) return 'run: outside GitHub Actions';
-  return `run: ${env.GITHUB_SERVER_URL ?? 'https://github.com'}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`;
-}
-
 /** The plain-text body: what ran, the result, and where to read more. */
-export function heartbeatBody(
-  action: string,
-  signal: HeartbeatSignal,
-  detail: string,
-  env: NodeJS.ProcessEnv = process.env,
-): string {
-  const what = env.GITHUB_REPOSITORY ? `${action} in ${env.GITHUB_REPOSITORY}` : action;
+export function heartbeatBody(action: string, signal: HeartbeatSignal, detail: string, run: RunContext): string {
+  const what = run.repository ? `${action} in ${run.repository}` : action;
   const result = signal === 'start' ? 'started' : signal === 'success' ? 'succeeded' : 'FAILED';
-  return [`${what} ${result}`, ...(detail ? [detail] : []), runUrl(env)].join('\n') + '\n';
+  return (
+    [
+      `${what} ${result}`,
+      ...(detail ? [detail] : []),
+      run.runUrl ? `run: ${run.runUrl}` : 'run: outside GitHub Actions',
+    ].join('\n') + '\n'
+  );
 }
 
 /**
@@ -104,7 +101,7 @@ export function withHeartbeat(spec: ActionSpec, handler: Handler): Handler {
   return async (inputs, io) => {
     const url = readHeartbeatUrl(inputs);
     if (!url) return handler(inputs, io);
-    await ping(url, 'start', heartbeatBody(action, 'start', ''), io.log);
+    await ping(url, 'start', heartbeatBody(action, 'start', '', io.run), io.log);
     const outputs: string[] = [];
     const recording: RunIO = {
       ...io,
@@ -116,9 +113,9 @@ export function withHeartbeat(spec: ActionSpec, handler: Handler): Handler {
     try {
       await handler(inputs, recording);
     } catch (e) {
-      await ping(url, 'fail', heartbeatBody(action, 'fail', errorMessage(e)), io.log);
+      await ping(url, 'fail', heartbeatBody(action, 'fail', errorMessage(e), io.run), io.log);
       throw e;
     }
-    await ping(url, 'success', heartbeatBody(action, 'success', outputs.join('\n')), io.log);
+    await ping(url, 'success', heartbeatBody(action, 'success', outputs.join('\n'), io.run), io.log);
   };
 }

@@ -1,4 +1,6 @@
 /** manifest.json, format version 1: see docs/FORMAT.md. Field names are an interface; never rename them. */
+import { runUrlOf, type RunContext } from './run-context.js';
+
 export type Compression = 'none' | 'gzip' | 'zstd';
 
 export interface ArtifactEncryption {
@@ -103,14 +105,14 @@ export function manifestProblem(m: unknown): string | null {
   return null;
 }
 
-export function githubContext(env: NodeJS.ProcessEnv = process.env): Manifest['github'] {
-  if (env.GITHUB_ACTIONS !== 'true' || !env.GITHUB_REPOSITORY) return null;
-  const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
-  const runId = env.GITHUB_RUN_ID ?? '';
+/** The run a manifest or record names; null outside GitHub Actions (a laptop's CLI run names none). */
+export function githubContext(run: RunContext): Manifest['github'] {
+  if (!run.insideActions || !run.repository) return null;
+  const runId = run.runId ?? '';
   return {
-    repository: env.GITHUB_REPOSITORY,
+    repository: run.repository,
     runId,
-    runUrl: `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${runId}`,
-    sha: env.GITHUB_SHA ?? '',
+    runUrl: runUrlOf(run.serverUrl, run.repository, runId),
+    sha: run.sha ?? '',
   };
 }

@@ -5,6 +5,7 @@ import { withHeartbeat } from './heartbeat.js';
 import { InputReader, type InputSource } from './inputs.js';
 import { ConsoleLogger, type Logger } from './log.js';
 import { actionSpec } from '../spec.js';
+import { runContext, type RunContext } from './run-context.js';
 
 /**
  * What an operation needs from its host, injected so that the same handler runs as an action (the runner's
@@ -21,6 +22,8 @@ export interface RunIO {
   result?: (value: unknown) => void;
   /** The run's cancellation: stages register their children and undos with it (see cancel.ts). */
   cancel: Cancellation;
+  /** The workflow run this process belongs to (read once from the runner's variables; outside Actions, mostly empty). */
+  run: RunContext;
 }
 
 export type Handler = (inputs: InputReader, io: RunIO) => Promise<void>;
@@ -47,14 +50,16 @@ class ActionsLogger implements Logger {
 }
 
 export function actionsIO(): RunIO {
+  const run = runContext();
   return {
     source: (name) => core.getInput(name),
     log: new ActionsLogger(),
     setOutput: (name, value) => core.setOutput(name, String(value)),
     summary: async (md) => {
-      if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(md, true).write();
+      if (run.stepSummaryPath) await core.summary.addRaw(md, true).write();
     },
     cancel: new Cancellation(),
+    run,
   };
 }
 
@@ -109,5 +114,7 @@ export function consoleIO(
       printed.value = value;
     },
     cancel: new Cancellation(),
+    // The CLI run as a workflow step has the runner's variables too (its manifests name the run).
+    run: runContext(),
   };
 }

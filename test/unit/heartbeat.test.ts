@@ -1,4 +1,5 @@
 import { heartbeatBody, heartbeatUrl } from '../../src/lib/heartbeat.js';
+import { runContext } from '../../src/lib/run-context.js';
 
 test.each([
   ['https://hc-ping.com/uuid', 'start', 'https://hc-ping.com/uuid/start'],
@@ -19,8 +20,8 @@ test.each([
 
 test('the body says what ran, the result and the run', () => {
   const env = { GITHUB_REPOSITORY: 'a/b', GITHUB_RUN_ID: '7', GITHUB_SERVER_URL: 'https://ghe.example' };
-  expect(heartbeatBody('prune-retention', 'fail', 'Listing failed', env)).toBe(
+  expect(heartbeatBody('prune-retention', 'fail', 'Listing failed', runContext(env))).toBe(
     'prune-retention in a/b FAILED\nListing failed\nrun: https://ghe.example/a/b/actions/runs/7\n',
   );
-  expect(heartbeatBody('x', 'start', '', {})).toBe('x started\nrun: outside GitHub Actions\n');
+  expect(heartbeatBody('x', 'start', '', runContext({}))).toBe('x started\nrun: outside GitHub Actions\n');
 });

@@ -10,8 +10,10 @@ import {
   type DatabaseProps,
 } from '../../src/core/restore-strategy.js';
 import { Cancellation } from '../../src/lib/cancel.js';
+import { runContext } from '../../src/lib/run-context.js';
 
 const now = new Date('2026-11-27T12:00:00Z');
+const run = runContext({ GITHUB_ACTIONS: 'true', GITHUB_REPOSITORY: 'a/b', GITHUB_RUN_ID: '9' });
 const marked = (startedAt: string) => MARKER_PREFIX + JSON.stringify({ kind: 'restoring', run: 'r', startedAt });
 
 describe('stale leftovers', () => {
@@ -26,17 +28,20 @@ describe('stale leftovers', () => {
     ['marker without a time', MARKER_PREFIX + '{"kind":"scratch"}', 0, false],
     [
       "this run's own, grace 0",
-      MARKER_PREFIX + JSON.stringify({ kind: 'scratch', run: runLabel(), startedAt: '2026-11-27T05:00:00Z' }),
+      MARKER_PREFIX + JSON.stringify({ kind: 'scratch', run: runLabel(run), startedAt: '2026-11-27T05:00:00Z' }),
       0,
       false,
     ],
   ])('%s', (name, comment, grace, dropped) => {
-    const out = staleDatabases([{ name, comment }], now, grace);
+    const out = staleDatabases([{ name, comment }], now, grace, run);
     expect(out.map((d) => d.name)).toEqual(dropped ? [name] : []);
   });
 
   test('a marker written now parses back', () => {
-    expect(parseMarker(markerComment('scratch', now))).toMatchObject({ kind: 'scratch', startedAt: now.toISOString() });
+    expect(parseMarker(markerComment('scratch', now, run))).toMatchObject({
+      kind: 'scratch',
+      startedAt: now.toISOString(),
+    });
   });
 });
 
