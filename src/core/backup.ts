@@ -8,7 +8,7 @@ import { backupPrefix, dumpFileName, MANIFEST_NAME, newBackupId } from '../lib/k
 import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
 import { githubContext, type Artifact, type Compression, type Manifest, type TableCount } from '../lib/manifest.js';
 import { dataStreamArgs, partitionTables, POST_DATA, PRE_DATA, sectionFileName } from '../lib/parallel-plan.js';
-import { retainUntil, type ObjectLockSetting } from '../lib/object-lock.js';
+import { retainUntil, type ObjectLockSetting, type ObjectLockWrite } from '../lib/object-lock.js';
 import { matchesTable, schemaPattern, tablePattern } from '../lib/pg-pattern.js';
 import { connectPg, quoteIdent } from '../lib/pg-client.js';
 import {
@@ -19,8 +19,8 @@ import {
   userTables,
 } from '../lib/pg-catalog.js';
 import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
-import { findPgTool } from '../lib/pgtools.js';
-import { Cancellation } from '../lib/cancel.js';
+import { findPgTool, type PgTool } from '../lib/pgtools.js';
+import { Cancellation, type Undo } from '../lib/cancel.js';
 import { ChildFailure, type ChildWatch } from '../lib/process.js';
 import { missingProgram, spawnDumpPipeline } from '../lib/dump-pipeline.js';
 import { currentWalLsn, snapshotLsnFields } from '../lib/wal-lsn.js';
@@ -95,23 +95,121 @@ export interface BackupResult {
 /** Upload parallelism: bounded memory (queueSize x partSize) while keeping the link busy. */
 const UPLOAD_QUEUE = 4;
 
+/** What every stage of a backup shares: the store, the log, the run and its clock. */
+interface BackupRun {
+  store: ObjectStore;
+  log: Logger;
+  cancel: Cancellation;
+  now: () => Date;
+  run: RunContext;
+}
+
+/** Where one backup goes: its id, prefix and keys (pure: from the options and the start time). */
+interface BackupLayout {
+  backupId: string;
+  started: Date;
+  prefix: string;
+  dumpKey: string;
+  globalsKey: string;
+  encrypted: boolean;
+  lock?: ObjectLockWrite;
+  tags: Record<string, string>;
+}
+
+/** The source database inside the exported snapshot: the connection that holds it open is owned here. */
+interface OpenSnapshot {
+  client: pg.Client;
+  serverVersion: string;
+  pgDump: PgTool;
+  snapshot: string;
+  snapshotAt: Date;
+  snapshotLsn: ReturnType<typeof snapshotLsnFields> | Record<string, never>;
+  tables: Awaited<ReturnType<typeof listTables>>;
+  databaseBytes: number;
+  close(): Promise<void>;
+}
+
+/** What the dump stage stored: every stream's object, and the exact row counts of the same snapshot. */
+interface Dumped {
+  streams: StreamResult[];
+  counted: TableCount[];
+  largeObjects: number;
+  level: number;
+  /** The cancel's deletion of the dump: dismissed once the manifest is written. */
+  undo: Undo;
+}
+
+/**
+ * One backup, in stages: connect & snapshot, dump (the pg_dump pipelines and the exact counts alongside), globals,
+ * seal (RECOVERY.md, then the manifest, last). Until the manifest is written, any failure or cancel deletes what
+ * reached the store; the snapshot stage owns the source connection.
+ */
 export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<BackupResult> {
-  const { store, log } = deps;
-  const cancel = deps.cancel ?? new Cancellation();
-  const now = deps.now ?? (() => new Date());
-  const started = now();
+  const ctx: BackupRun = { ...deps, cancel: deps.cancel ?? new Cancellation(), now: deps.now ?? (() => new Date()) };
   const t0 = performance.now();
+  const layout = backupLayout(o, ctx.now());
+  const source = await openSnapshot(o, layout, ctx);
+  // Keys of this backup that may have reached the store: deleted on failure, never once a manifest may exist.
+  const keys: string[] = [];
+  try {
+    const dumped = await dumpStage(o, layout, source, keys, ctx);
+    const globals = await globalsStage(o, layout, source.pgDump, ctx);
+    const manifest = backupManifest(o, layout, source, dumped, globals, ctx);
+    const sealed = await sealStage(o, layout, manifest, ctx);
+    dumped.undo.dismiss();
+    const durationSeconds = (performance.now() - t0) / 1000;
+    const bytes = dumped.streams.reduce((n, r) => n + r.bytes, 0);
+    ctx.log.info(
+      `Stored ${formatBytes(bytes)} in ${formatSeconds(durationSeconds)} (${dumped.counted.length} tables, ${manifest.totalRows} rows): s3://${ctx.store.bucket}/${sealed.manifestKey}`,
+    );
+    return {
+      manifest,
+      manifestKey: sealed.manifestKey,
+      // With jobs > 1: the first artifact's key and SHA-256 (pre-data), and the bytes of every section.
+      dumpKey: dumped.streams[0]!.key,
+      bytes,
+      sha256: dumped.streams[0]!.sha256,
+      durationSeconds,
+      rows: manifest.totalRows,
+      retries: ctx.store.retries,
+      manifestConfirmedBy: sealed.manifestConfirmedBy,
+    };
+  } catch (e) {
+    // Never delete the dump while a manifest naming it may exist.
+    if (keys.length && !(e instanceof CompletionUnknown)) {
+      // Best effort: a partial dump object is harmless without a manifest, but need not linger.
+      await ctx.store.deleteKeys([...keys, layout.globalsKey, layout.prefix + RECOVERY_NAME]).catch(() => undefined);
+    }
+    throw e;
+  } finally {
+    await source.close();
+  }
+}
+
+function backupLayout(o: BackupOptions, started: Date): BackupLayout {
   const backupId = newBackupId(started);
   const prefix = backupPrefix(o.prefix, o.database, backupId);
   const encrypted = o.ageRecipients.length > 0;
-  const dumpKey = prefix + dumpFileName(o.compression, encrypted);
-  const globalsKey = prefix + globalsFileName(encrypted);
-  const where = `${o.source.host}:${o.source.port}/${o.source.database}`;
-  const lock = o.objectLock && retainUntil(o.objectLock, started);
+  return {
+    backupId,
+    started,
+    prefix,
+    dumpKey: prefix + dumpFileName(o.compression, encrypted),
+    globalsKey: prefix + globalsFileName(encrypted),
+    encrypted,
+    lock: o.objectLock && retainUntil(o.objectLock, started),
+    tags: { 'backup-id': backupId, kind: o.kind, database: o.database },
+  };
+}
 
+/**
+ * Stage 1: connect, pick the pg_dump for the server, and export the snapshot every pg_dump of this backup uses
+ * (rows are counted in the same one, so the manifest's counts are exact). The transaction stays open until
+ * `close`, after the dump stage has committed it.
+ */
+async function openSnapshot(o: BackupOptions, layout: BackupLayout, { log, now }: BackupRun): Promise<OpenSnapshot> {
   const client = await connectPg(o.source, 'database-url');
-  let dumpStarted = false;
-  const keys: string[] = [];
+  const close = () => client.end().catch(() => undefined);
   try {
     const { version: serverVersion, major } = await readServerVersion(client);
     const pgDump = await findPgTool(
@@ -120,186 +218,198 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
       serverVersion,
       o.pgDumpPath ? { input: 'pg-dump-path', path: o.pgDumpPath } : undefined,
     );
-    log.info(`Backing up ${where} (PostgreSQL ${serverVersion}) with ${pgDump.path} ${pgDump.version} as ${backupId}`);
-
+    const where = `${o.source.host}:${o.source.port}/${o.source.database}`;
+    log.info(
+      `Backing up ${where} (PostgreSQL ${serverVersion}) with ${pgDump.path} ${pgDump.version} as ${layout.backupId}`,
+    );
     await checkSchemaPatterns(client, o);
-    // The snapshot pg_dump dumps: rows are counted in the same one, so the manifest's counts are exact.
     const lsnBefore = await currentWalLsn(client);
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
     const snapshot = (await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
     const snapshotAt = now();
     const snapshotLsn = lsnBefore ? snapshotLsnFields(lsnBefore, (await currentWalLsn(client))!) : {};
     const tables = await listTables(client, o);
-    const dbBytes = Number(
+    const databaseBytes = Number(
       (await client.query<{ n: string }>('SELECT pg_database_size(current_database()) AS n')).rows[0]!.n,
     );
-    const partSizeMiB = o.partSizeMiB ?? autoPartSizeMiB(dbBytes);
-
-    const level = o.compressionLevel ?? (o.compression === 'zstd' ? 1 : o.compression === 'gzip' ? 6 : 0);
-    const common = [
-      '--format=custom',
-      `--compress=${o.compression === 'gzip' ? level : 0}`,
-      `--snapshot=${snapshot}`,
-      `--lock-wait-timeout=${Math.round(o.lockWaitTimeoutSeconds * 1000)}`,
-      '--no-password',
-      ...o.schemas.map((s) => `--schema=${s}`),
-      ...o.excludeTableData.map((t) => `--exclude-table-data=${t}`),
-      `--dbname=${urlWithoutPassword(o.source)}`,
-    ];
-    const jobs = o.jobs ?? 1;
-    const plan: StreamPlan[] =
-      jobs > 1
-        ? await parallelPlan(client, o, tables, jobs, common, prefix, encrypted)
-        : [{ name: 'dump', key: dumpKey, args: common }];
-    if (jobs > 1)
-      log.info(
-        `Dumping with ${plan.length - 2} data stream(s) (jobs: ${jobs}) in snapshot ${snapshot}: ${plan.map((p) => p.name).join(', ')}`,
-      );
-    keys.push(...plan.map((p) => p.key));
-    // Until the manifest is written, a cancel deletes whatever part of the dump reached the store.
-    const dumpUndo = cancel.onCancel(`deleted the partial dump under s3://${store.bucket}/${prefix}`, async () => {
-      await store.deleteKeys(keys);
-    });
-    dumpStarted = true;
-    const stream = (p: StreamPlan) =>
-      dumpStream(p, {
-        store,
-        pgDumpPath: pgDump.path,
-        env: libpqEnv(o.source),
-        o,
-        level,
-        encrypted,
-        cancel,
-        upload: {
-          partSizeBytes: partSizeMiB * MiB,
-          // Parallel streams share the in-flight budget (at least 2 parts each, to keep every link busy).
-          queueSize: jobs > 1 ? Math.max(2, Math.floor(UPLOAD_QUEUE / Math.max(1, plan.length - 2))) : UPLOAD_QUEUE,
-          storageClass: o.storageClass,
-          sse: o.sse,
-          tags: { 'backup-id': backupId, kind: o.kind, database: o.database },
-          cancel,
-          lock,
-        },
-      });
-    let streams: StreamResult[];
-    let counted: TableCount[];
-    if (jobs <= 1) [streams, counted] = await alongside([stream(plan[0]!)], client, tables);
-    else {
-      // Section order: pre-data first (it is small), the data streams together, post-data last.
-      const pre = await stream(plan[0]!).promise;
-      const [data, c] = await alongside(plan.slice(1, -1).map(stream), client, tables);
-      const post = await stream(plan.at(-1)!).promise;
-      streams = [pre, ...data, post];
-      counted = c;
-    }
-    for (const r of streams.filter((r) => r.confirmedBy === 'head'))
-      log.warn(
-        `The reply completing the upload of ${r.key} was lost, but the object is stored with exactly the ${r.bytes} bytes sent: accepted (the SHA-256 was computed locally).`,
-      );
-    const largeObjects = await largeObjectCount(client);
-    await client.query('COMMIT');
-    const globals: GlobalsResult = o.globals
-      ? await captureGlobals(
-          {
-            source: o.source,
-            pgDumpPath: pgDump.path,
-            key: globalsKey,
-            recipients: o.ageRecipients,
-            upload: {
-              storageClass: o.storageClass,
-              sse: o.sse,
-              tags: { 'backup-id': backupId, kind: o.kind, database: o.database },
-              lock,
-            },
-          },
-          { store, log, cancel },
-        )
-      : { note: { status: 'off' } };
-
-    // With jobs > 1: the first artifact's key and SHA-256 (pre-data), and the bytes of every section.
-    const sha256 = streams[0]!.sha256;
-    const bytes = streams.reduce((n, r) => n + r.bytes, 0);
-    const totalRows = counted.reduce((s, t) => s + t.rows, 0);
-    const completed = now();
-    const manifest: Manifest = {
-      formatVersion: 1,
-      backupId,
-      kind: o.kind,
-      startedAt: started.toISOString(),
-      snapshotAt: snapshotAt.toISOString(),
-      ...snapshotLsn,
-      completedAt: completed.toISOString(),
-      source: {
-        host: o.source.host,
-        port: o.source.port,
-        database: o.source.database,
-        serverVersion,
-        pgDumpVersion: pgDump.version,
-      },
-      database: o.database,
-      artifacts: [
-        ...streams.map((r): Artifact => ({
-          name: r.name,
-          key: r.key,
-          bytes: r.bytes,
-          sha256: r.sha256,
-          format: 'custom',
-          ...(r.section ? { section: r.section } : {}),
-          compression: o.compression,
-          ...(o.compression === 'none' ? {} : { compressionLevel: level }),
-          ...(r.uncompressedBytes === undefined ? {} : { uncompressedBytes: r.uncompressedBytes }),
-          encryption: encrypted ? { scheme: 'age', recipients: o.ageRecipients } : null,
-          confirmedBy: r.confirmedBy,
-        })),
-        ...(globals.artifact ? [globals.artifact] : []),
-      ],
-      globals: globals.note,
-      ...(lock
-        ? { objectLock: { mode: lock.mode, days: o.objectLock!.days, retainUntil: lock.retainUntil.toISOString() } }
-        : {}),
-      tables: counted,
-      largeObjects,
-      totalRows,
-      github: githubContext(deps.run),
-      tool: TOOL,
-    };
-    const manifestKey = prefix + MANIFEST_NAME;
-    await store.putText(
-      prefix + RECOVERY_NAME,
-      recoveryMarkdown(manifest, { bucket: store.bucket, endpoint: o.s3Endpoint }),
-      'text/markdown; charset=utf-8',
-      o.sse,
-      lock,
-    );
-    // Written last: a prefix without it is an incomplete backup that nothing restores or counts. Never after a cancel.
-    cancel.throwIfCancelled();
-    const manifestConfirmedBy = await writeManifestChecked(store, manifestKey, manifest, o.sse, log, lock);
-    dumpUndo.dismiss();
-    const durationSeconds = (performance.now() - t0) / 1000;
-    log.info(
-      `Stored ${formatBytes(bytes)} in ${formatSeconds(durationSeconds)} (${counted.length} tables, ${totalRows} rows): s3://${store.bucket}/${manifestKey}`,
-    );
-    return {
-      manifest,
-      manifestKey,
-      dumpKey: streams[0]!.key,
-      bytes,
-      sha256,
-      durationSeconds,
-      rows: totalRows,
-      retries: store.retries,
-      manifestConfirmedBy,
-    };
+    return { client, serverVersion, pgDump, snapshot, snapshotAt, snapshotLsn, tables, databaseBytes, close };
   } catch (e) {
-    // Never delete the dump while a manifest naming it may exist.
-    if (dumpStarted && !(e instanceof CompletionUnknown)) {
-      // Best effort: a partial dump object is harmless without a manifest, but need not linger.
-      await store.deleteKeys([...keys, globalsKey, prefix + RECOVERY_NAME]).catch(() => undefined);
-    }
+    await close();
     throw e;
-  } finally {
-    await client.end().catch(() => undefined);
   }
+}
+
+/**
+ * Stage 2: the pg_dump pipelines (one, or pre-data, the data streams together, post-data) with the exact row
+ * counts alongside; then the snapshot's transaction is committed. `keys` receives every key before its upload.
+ */
+async function dumpStage(
+  o: BackupOptions,
+  layout: BackupLayout,
+  source: OpenSnapshot,
+  keys: string[],
+  { store, log, cancel }: BackupRun,
+): Promise<Dumped> {
+  const { client, tables, snapshot } = source;
+  const partSizeMiB = o.partSizeMiB ?? autoPartSizeMiB(source.databaseBytes);
+  const level = o.compressionLevel ?? (o.compression === 'zstd' ? 1 : o.compression === 'gzip' ? 6 : 0);
+  const common = [
+    '--format=custom',
+    `--compress=${o.compression === 'gzip' ? level : 0}`,
+    `--snapshot=${snapshot}`,
+    `--lock-wait-timeout=${Math.round(o.lockWaitTimeoutSeconds * 1000)}`,
+    '--no-password',
+    ...o.schemas.map((s) => `--schema=${s}`),
+    ...o.excludeTableData.map((t) => `--exclude-table-data=${t}`),
+    `--dbname=${urlWithoutPassword(o.source)}`,
+  ];
+  const jobs = o.jobs ?? 1;
+  const plan: StreamPlan[] =
+    jobs > 1
+      ? await parallelPlan(client, o, tables, jobs, common, layout.prefix, layout.encrypted)
+      : [{ name: 'dump', key: layout.dumpKey, args: common }];
+  if (jobs > 1)
+    log.info(
+      `Dumping with ${plan.length - 2} data stream(s) (jobs: ${jobs}) in snapshot ${snapshot}: ${plan.map((p) => p.name).join(', ')}`,
+    );
+  keys.push(...plan.map((p) => p.key));
+  // Until the manifest is written, a cancel deletes whatever part of the dump reached the store.
+  const undo = cancel.onCancel(`deleted the partial dump under s3://${store.bucket}/${layout.prefix}`, async () => {
+    await store.deleteKeys(keys);
+  });
+  const stream = (p: StreamPlan) =>
+    dumpStream(p, {
+      store,
+      pgDumpPath: source.pgDump.path,
+      env: libpqEnv(o.source),
+      o,
+      level,
+      encrypted: layout.encrypted,
+      cancel,
+      upload: {
+        partSizeBytes: partSizeMiB * MiB,
+        // Parallel streams share the in-flight budget (at least 2 parts each, to keep every link busy).
+        queueSize: jobs > 1 ? Math.max(2, Math.floor(UPLOAD_QUEUE / Math.max(1, plan.length - 2))) : UPLOAD_QUEUE,
+        storageClass: o.storageClass,
+        sse: o.sse,
+        tags: layout.tags,
+        cancel,
+        lock: layout.lock,
+      },
+    });
+  let streams: StreamResult[];
+  let counted: TableCount[];
+  if (jobs <= 1) [streams, counted] = await alongside([stream(plan[0]!)], client, tables);
+  else {
+    // Section order: pre-data first (it is small), the data streams together, post-data last.
+    const pre = await stream(plan[0]!).promise;
+    const [data, c] = await alongside(plan.slice(1, -1).map(stream), client, tables);
+    const post = await stream(plan.at(-1)!).promise;
+    streams = [pre, ...data, post];
+    counted = c;
+  }
+  for (const r of streams.filter((r) => r.confirmedBy === 'head'))
+    log.warn(
+      `The reply completing the upload of ${r.key} was lost, but the object is stored with exactly the ${r.bytes} bytes sent: accepted (the SHA-256 was computed locally).`,
+    );
+  const largeObjects = await largeObjectCount(client);
+  await client.query('COMMIT');
+  return { streams, counted, largeObjects, level, undo };
+}
+
+/** Stage 3: `pg_dumpall --globals-only --no-role-passwords` as the `globals` artifact, when asked for. */
+async function globalsStage(
+  o: BackupOptions,
+  layout: BackupLayout,
+  pgDump: PgTool,
+  { store, log, cancel }: BackupRun,
+): Promise<GlobalsResult> {
+  if (!o.globals) return { note: { status: 'off' } };
+  return captureGlobals(
+    {
+      source: o.source,
+      pgDumpPath: pgDump.path,
+      key: layout.globalsKey,
+      recipients: o.ageRecipients,
+      upload: { storageClass: o.storageClass, sse: o.sse, tags: layout.tags, lock: layout.lock },
+    },
+    { store, log, cancel },
+  );
+}
+
+/** The manifest (pure): what was stored, from which snapshot, with the exact counts. See docs/FORMAT.md. */
+function backupManifest(
+  o: BackupOptions,
+  layout: BackupLayout,
+  source: OpenSnapshot,
+  { streams, counted, largeObjects, level }: Dumped,
+  globals: GlobalsResult,
+  { now, run }: BackupRun,
+): Manifest {
+  const lock = layout.lock;
+  return {
+    formatVersion: 1,
+    backupId: layout.backupId,
+    kind: o.kind,
+    startedAt: layout.started.toISOString(),
+    snapshotAt: source.snapshotAt.toISOString(),
+    ...source.snapshotLsn,
+    completedAt: now().toISOString(),
+    source: {
+      host: o.source.host,
+      port: o.source.port,
+      database: o.source.database,
+      serverVersion: source.serverVersion,
+      pgDumpVersion: source.pgDump.version,
+    },
+    database: o.database,
+    artifacts: [
+      ...streams.map((r): Artifact => ({
+        name: r.name,
+        key: r.key,
+        bytes: r.bytes,
+        sha256: r.sha256,
+        format: 'custom',
+        ...(r.section ? { section: r.section } : {}),
+        compression: o.compression,
+        ...(o.compression === 'none' ? {} : { compressionLevel: level }),
+        ...(r.uncompressedBytes === undefined ? {} : { uncompressedBytes: r.uncompressedBytes }),
+        encryption: layout.encrypted ? { scheme: 'age', recipients: o.ageRecipients } : null,
+        confirmedBy: r.confirmedBy,
+      })),
+      ...(globals.artifact ? [globals.artifact] : []),
+    ],
+    globals: globals.note,
+    ...(lock
+      ? { objectLock: { mode: lock.mode, days: o.objectLock!.days, retainUntil: lock.retainUntil.toISOString() } }
+      : {}),
+    tables: counted,
+    largeObjects,
+    totalRows: counted.reduce((s, t) => s + t.rows, 0),
+    github: githubContext(run),
+    tool: TOOL,
+  };
+}
+
+/** Stage 4: RECOVERY.md, then the manifest, written last: a prefix without it is an incomplete backup. */
+async function sealStage(
+  o: BackupOptions,
+  layout: BackupLayout,
+  manifest: Manifest,
+  { store, log, cancel }: BackupRun,
+): Promise<{ manifestKey: string; manifestConfirmedBy: BackupResult['manifestConfirmedBy'] }> {
+  const manifestKey = layout.prefix + MANIFEST_NAME;
+  await store.putText(
+    layout.prefix + RECOVERY_NAME,
+    recoveryMarkdown(manifest, { bucket: store.bucket, endpoint: o.s3Endpoint }),
+    'text/markdown; charset=utf-8',
+    o.sse,
+    layout.lock,
+  );
+  // Nothing restores or counts a backup without its manifest. Never written after a cancel.
+  cancel.throwIfCancelled();
+  const manifestConfirmedBy = await writeManifestChecked(store, manifestKey, manifest, o.sse, log, layout.lock);
+  return { manifestKey, manifestConfirmedBy };
 }
 
 interface StreamPlan {

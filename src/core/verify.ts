@@ -136,11 +136,75 @@ export interface VerifyDeps {
   run: RunContext;
 }
 
+/** What every stage of a verification shares: the store, the log, the run and its clock. */
+interface VerifyRun {
+  store: ObjectStore;
+  log: Logger;
+  cancel: Cancellation;
+  now: () => Date;
+  run: RunContext;
+}
+
+/** The backup a verification restores: its catalogue entry, manifest and restore plan, checked before any work. */
+interface ChosenBackup {
+  entry: BackupEntry;
+  manifest: Manifest;
+  plan: ReturnType<typeof restorePlan>;
+  /** The archive pg_restore reads from a file: the whole dump, or a multi-artifact backup's pre-data. */
+  artifact: Artifact;
+}
+
+/** The target server: the admin connection (owned here: `close` ends it) and the pg_restore matching it. */
+interface OpenTarget {
+  admin: pg.Client;
+  server: Awaited<ReturnType<typeof readServerVersion>>;
+  pgRestore: PgTool;
+  close(result: VerifyResult): Promise<void>;
+}
+
+/** The local files of a restore, all inside the run's work directory. */
+interface Downloaded {
+  dumpFile: string;
+  postFile?: string;
+  globalsFile?: string;
+}
+
+/**
+ * Verify (and restore, and recover) one backup, in stages: choose the backup, open the target, then in a work
+ * directory download & check, prepare the target, restore, compare; and record the verdict. Each stage owns what
+ * it opens: the target its admin connection and the roles it created, the work stage its directory and the
+ * database it restored into.
+ */
 export async function runVerify(o: VerifyOptions, deps: VerifyDeps): Promise<VerifyResult> {
-  const { store, log } = deps;
-  const cancel = deps.cancel ?? new Cancellation();
-  const now = deps.now ?? (() => new Date());
-  const startedAt = now();
+  const ctx: VerifyRun = { ...deps, cancel: deps.cancel ?? new Cancellation(), now: deps.now ?? (() => new Date()) };
+  const startedAt = ctx.now();
+  const chosen = await chooseBackup(o, ctx, startedAt);
+  const result = emptyResult(chosen, startedAt);
+  const target = await openTarget(o, chosen, ctx);
+  try {
+    await restoreAndCheck(o, chosen, target, result, ctx);
+  } finally {
+    await target.close(result);
+  }
+  // A cancelled run is no verdict on the backup: it records nothing.
+  ctx.cancel.throwIfCancelled();
+  if (o.mode !== 'recover')
+    result.verificationKey = await writeRecord(
+      ctx.store,
+      chosen.entry,
+      result,
+      o,
+      startedAt,
+      target.server.full,
+      target.pgRestore.version,
+      githubContext(ctx.run),
+    );
+  return result;
+}
+
+/** Stage 1: the backup to restore, from what the store holds; refused (before any download) when it cannot be. */
+async function chooseBackup(o: VerifyOptions, ctx: VerifyRun, startedAt: Date): Promise<ChosenBackup> {
+  const { store, log } = ctx;
   const where = `s3://${store.bucket}/${databasePrefix(o.prefix, o.database)}`;
   const entries = await listBackups(store, o.prefix, o.database);
   await markBrokenNewest(store, entries);
@@ -167,12 +231,15 @@ export async function runVerify(o: VerifyOptions, deps: VerifyDeps): Promise<Ver
       `Backup ${entry.backupId} is age-encrypted; set \`age-identity\` to the secret key of one of its recipients (${artifact.encryption.recipients.join(', ')}).`,
     );
   }
-  const rpoSeconds = (startedAt.getTime() - Date.parse(manifest.snapshotAt ?? manifest.startedAt)) / 1000;
-  const result: VerifyResult = {
+  return { entry, manifest, plan, artifact };
+}
+
+function emptyResult({ entry, manifest }: ChosenBackup, startedAt: Date): VerifyResult {
+  return {
     backupId: entry.backupId,
     status: 'failed',
     rtoSeconds: 0,
-    rpoSeconds,
+    rpoSeconds: (startedAt.getTime() - Date.parse(manifest.snapshotAt ?? manifest.startedAt)) / 1000,
     tablesChecked: 0,
     rowsChecked: 0,
     failures: [],
@@ -184,79 +251,84 @@ export async function runVerify(o: VerifyOptions, deps: VerifyDeps): Promise<Ver
     restoredInto: '',
     rolesCreated: [],
   };
+}
 
+/** Stage 2: the admin connection and a pg_restore that can read this backup and write to this server. */
+async function openTarget(o: VerifyOptions, { entry, manifest }: ChosenBackup, ctx: VerifyRun): Promise<OpenTarget> {
   const admin = await connectPg(o.target, 'target-url');
-  const server = await readServerVersion(admin);
-  const dumpVersions = {
+  try {
+    const server = await readServerVersion(admin);
+    const pgRestore = await findPgRestore(
+      dumpVersionsOf(entry, manifest),
+      { version: server.version, major: server.major },
+      o.pgRestorePath ? { input: 'pg-restore-path', path: o.pgRestorePath } : undefined,
+    );
+    ctx.log.info(
+      `Restoring with ${pgRestore.path} ${pgRestore.version} (backup written by pg_dump ${manifest.source.pgDumpVersion}) into PostgreSQL ${server.version}`,
+    );
+    return {
+      admin,
+      server,
+      pgRestore,
+      async close(result) {
+        // After the restored database is gone: only then is nothing of ours using the roles.
+        if (o.mode !== 'restore' && result.rolesCreated.length && !result.rolesDropped)
+          result.rolesDropped = await dropRoles(admin, result.rolesCreated, ctx.log);
+        await admin.end().catch(() => undefined);
+      },
+    };
+  } catch (e) {
+    await admin.end().catch(() => undefined);
+    throw e;
+  }
+}
+
+function dumpVersionsOf(entry: BackupEntry, manifest: Manifest) {
+  return {
     backupId: entry.backupId,
     pgDumpVersion: manifest.source.pgDumpVersion,
     sourceServerVersion: manifest.source.serverVersion,
   };
-  let pgRestore: PgTool;
-  try {
-    pgRestore = await findPgRestore(
-      dumpVersions,
-      { version: server.version, major: server.major },
-      o.pgRestorePath ? { input: 'pg-restore-path', path: o.pgRestorePath } : undefined,
-    );
-  } catch (e) {
-    await admin.end();
-    throw e;
-  }
-  log.info(
-    `Restoring with ${pgRestore.path} ${pgRestore.version} (backup written by pg_dump ${manifest.source.pgDumpVersion}) into PostgreSQL ${server.version}`,
-  );
+}
 
-  let targetDb = o.target.database;
-  let dest: Destination | undefined;
+/**
+ * Stages 3-6 in a work directory that this stage owns, as it owns the database it restores into: download &
+ * check, prepare the target, restore, compare. A failure of the backup (VerificationFailed) becomes the verdict; a
+ * configuration problem (wrong identity, permissions) is no verdict on the backup and is thrown.
+ */
+async function restoreAndCheck(
+  o: VerifyOptions,
+  chosen: ChosenBackup,
+  target: OpenTarget,
+  result: VerifyResult,
+  ctx: VerifyRun,
+): Promise<void> {
   const work = mkdtempSync(path.join(o.tempDir ?? os.tmpdir(), 'pba-verify-'));
   const t0 = performance.now();
+  let dest: Destination | undefined;
   try {
     // In restore mode the admin connection is to the target database itself.
-    if (o.mode === 'restore') await guardRestoreTarget(admin, o);
-    result.restoredInto = targetDb;
-
-    // 1. Download, checking size and SHA-256 of the bytes as stored, into a file pg_restore can seek in. A
-    // multi-artifact backup: only its pre-data and post-data archives (small); the data streams in step 2.
-    checkFreeSpace(work, diskPlan(manifest));
-    const dumpFile = path.join(work, plan.dump ? 'dump.pgdump' : 'pre-data.pgdump');
-    const postFile = plan.postData ? path.join(work, 'post-data.pgdump') : undefined;
-    const tDownload = performance.now();
-    await downloadArtifact(store, artifact, dumpFile, o.ageIdentities, cancel);
-    if (plan.postData) await downloadArtifact(store, plan.postData, postFile!, o.ageIdentities, cancel);
-    // The archive itself says which pg_dump wrote it; trust it over the manifest.
-    const header = await readArchiveHeader(dumpFile);
-    if (header?.pgDumpVersion && (versionMajor(header.pgDumpVersion) ?? 0) > pgRestore.major) {
-      throw pgRestoreTooOld({ ...dumpVersions, pgDumpVersion: header.pgDumpVersion }, pgRestore);
-    }
-    result.timings.downloadSeconds = (performance.now() - tDownload) / 1000;
-    log.info(
-      plan.dump
-        ? `Downloaded and checked ${artifact.key} (${formatBytes(artifact.bytes)}, SHA-256 ok) in ${formatSeconds(result.timings.downloadSeconds)}`
-        : `Downloaded and checked the pre-data and post-data archives of a multi-artifact backup (SHA-256 ok) in ${formatSeconds(result.timings.downloadSeconds)}; its ${plan.data.length} data artifact(s) stream into pg_restore`,
-    );
-
+    if (o.mode === 'restore') await guardRestoreTarget(target.admin, o);
+    result.restoredInto = o.target.database;
+    const files = await downloadStage(chosen, target.pgRestore, work, o.ageIdentities, result, ctx);
     // Extensions and roles the archive needs, before any restore work (a missing extension stops here).
-    const globals = manifest.artifacts.find((a) => a.name === 'globals');
-    const globalsFile = globals ? path.join(work, 'globals.sql') : undefined;
-    if (globals) await downloadArtifact(store, globals, globalsFile!, o.ageIdentities, cancel);
     await prepareTarget({
-      admin,
-      tool: pgRestore,
-      file: postFile ? [dumpFile, postFile] : dumpFile,
+      admin: target.admin,
+      tool: target.pgRestore,
+      file: files.postFile ? [files.dumpFile, files.postFile] : files.dumpFile,
       restoreFlags: RESTORE_FLAGS,
       // A recovery restores into a scratch copy, as a verification does: its roles are temporary too.
       mode: o.mode === 'recover' ? 'verify' : o.mode,
       createRoles: o.createRoles,
-      globalsFile,
-      comment: `Created by postgres-backup-actions verify-restore (${o.mode}) for backup ${entry.backupId}`,
+      globalsFile: files.globalsFile,
+      comment: `Created by postgres-backup-actions verify-restore (${o.mode}) for backup ${chosen.entry.backupId}`,
       created: result.rolesCreated,
-      log,
-      cancel,
+      log: ctx.log,
+      cancel: ctx.cancel,
     });
     // Where the restore goes (a scratch database for verify and recover): created only now, after the checks above.
     dest = await prepareDestination(
-      admin,
+      target.admin,
       {
         target: o.target,
         mode: o.mode === 'restore' ? 'restore' : 'verify',
@@ -264,106 +336,133 @@ export async function runVerify(o: VerifyOptions, deps: VerifyDeps): Promise<Ver
         newDatabase: o.newDatabase,
         keepFailed: o.keepFailed,
         staleGraceSeconds: o.staleGraceSeconds,
-        backupId: entry.backupId,
+        backupId: chosen.entry.backupId,
         tables: o.tables.length > 0,
       },
-      { log, cancel, now, run: deps.run },
+      ctx,
     );
     result.destination = dest;
-    targetDb = dest.database;
-    result.restoredInto = targetDb;
-
-    // 2. Restore.
-    log.info(`Restoring into database "${targetDb}" with pg_restore ${pgRestore.version}`);
-    const tRestore = performance.now();
-    const restoreErrors = plan.dump
-      ? await restore(pgRestore, o, dest, dumpFile, work, cancel)
-      : await restoreSections(
-          pgRestore,
-          o,
-          dest,
-          { preFile: dumpFile, postFile: postFile!, data: plan.data },
-          store,
-          cancel,
-        );
-    result.timings.restoreSeconds = (performance.now() - tRestore) / 1000;
-    if (restoreErrors.length) {
-      throw new VerificationFailed(summarizeRestoreErrors(restoreErrors));
-    }
-    log.info(
-      `Restored into database "${targetDb}" with ${o.jobs} job(s) in ${formatSeconds(result.timings.restoreSeconds)}`,
-    );
-
-    // 3. Row counts against the manifest, then the user's checks.
-    log.info(
-      `Checking database "${targetDb}": row counts against the manifest${o.checksSql ? `, then ${o.checksSql.path}` : ''}`,
-    );
-    const tChecks = performance.now();
-    const db = await connectPg(o.target, 'target-url', targetDb);
-    try {
-      await db.query('ANALYZE');
-      await compareCounts(db, manifest, o.tables, result);
-      if (o.checksSql) await runChecks(db, o.checksSql, result);
-      if (o.afterRestore && !result.mismatches.length && !result.checkFailures.length)
-        await o.afterRestore(db, targetDb);
-    } finally {
-      await db.end().catch(() => undefined);
-    }
-    result.timings.checksSeconds = (performance.now() - tChecks) / 1000;
-    if (result.mismatches.length) {
-      result.failures.push(
-        `${result.mismatches.length} table(s) differ from the manifest: ${result.mismatches
-          .slice(0, 10)
-          .map((m) => `${m.table} (manifest ${m.expected ?? 'absent'}, restored ${m.actual ?? 'missing'})`)
-          .join(', ')}`,
-      );
-    }
-    for (const c of result.checkFailures) {
-      result.failures.push(
-        `check failed: ${c.statement}${c.error ? ` (${c.error})` : ''}${c.rows.length ? `: ${JSON.stringify(c.rows.slice(0, 10))}` : ''}`,
-      );
-    }
-    result.status = result.failures.length ? 'failed' : 'passed';
+    result.restoredInto = dest.database;
+    await restoreStage(o, chosen, target.pgRestore, dest, files, work, result, ctx);
+    await compareStage(o, chosen.manifest, dest.database, result, ctx);
     // Swap, keep or drop: the target is touched only now, and only after a passed check.
     await dest.finish(result.status === 'passed');
   } catch (e) {
     if (!(e instanceof VerificationFailed) && !(e instanceof UserError)) throw e;
     result.failures.push(e.message);
     result.status = 'failed';
-    if (!(e instanceof VerificationFailed)) {
-      // A configuration problem (wrong identity, permissions): no verdict on the backup itself.
-      await cleanup();
-      throw e;
-    }
+    if (!(e instanceof VerificationFailed)) throw e;
   } finally {
     result.rtoSeconds = (performance.now() - t0) / 1000;
-    await cleanup();
-  }
-
-  async function cleanup() {
     rmSync(work, { recursive: true, force: true });
-    await dest?.finish(false).catch((e: Error) => log.warn(`Could not drop the database "${targetDb}": ${e.message}`));
-    // After the scratch database: only then is nothing of ours using them.
-    if (o.mode !== 'restore' && result.rolesCreated.length && !result.rolesDropped) {
-      result.rolesDropped = await dropRoles(admin, result.rolesCreated, log);
-    }
-    await admin.end().catch(() => undefined);
+    const database = result.restoredInto;
+    await dest
+      ?.finish(false)
+      .catch((e: Error) => ctx.log.warn(`Could not drop the database "${database}": ${e.message}`));
   }
+}
 
-  // A cancelled run is no verdict on the backup: it records nothing.
-  cancel.throwIfCancelled();
-  if (o.mode !== 'recover')
-    result.verificationKey = await writeRecord(
-      store,
-      entry,
-      result,
-      o,
-      startedAt,
-      server.full,
-      pgRestore.version,
-      githubContext(deps.run),
+/**
+ * Stage 3: download, checking size and SHA-256 of the bytes as stored, into a file pg_restore can seek in. A
+ * multi-artifact backup: only its pre-data and post-data archives (small); the data streams in the restore stage.
+ */
+async function downloadStage(
+  { entry, manifest, plan, artifact }: ChosenBackup,
+  pgRestore: PgTool,
+  work: string,
+  identities: string[],
+  result: VerifyResult,
+  { store, log, cancel }: VerifyRun,
+): Promise<Downloaded> {
+  checkFreeSpace(work, diskPlan(manifest));
+  const dumpFile = path.join(work, plan.dump ? 'dump.pgdump' : 'pre-data.pgdump');
+  const postFile = plan.postData ? path.join(work, 'post-data.pgdump') : undefined;
+  const t = performance.now();
+  await downloadArtifact(store, artifact, dumpFile, identities, cancel);
+  if (plan.postData) await downloadArtifact(store, plan.postData, postFile!, identities, cancel);
+  // The archive itself says which pg_dump wrote it; trust it over the manifest.
+  const header = await readArchiveHeader(dumpFile);
+  if (header?.pgDumpVersion && (versionMajor(header.pgDumpVersion) ?? 0) > pgRestore.major) {
+    throw pgRestoreTooOld({ ...dumpVersionsOf(entry, manifest), pgDumpVersion: header.pgDumpVersion }, pgRestore);
+  }
+  result.timings.downloadSeconds = (performance.now() - t) / 1000;
+  log.info(
+    plan.dump
+      ? `Downloaded and checked ${artifact.key} (${formatBytes(artifact.bytes)}, SHA-256 ok) in ${formatSeconds(result.timings.downloadSeconds)}`
+      : `Downloaded and checked the pre-data and post-data archives of a multi-artifact backup (SHA-256 ok) in ${formatSeconds(result.timings.downloadSeconds)}; its ${plan.data.length} data artifact(s) stream into pg_restore`,
+  );
+  const globals = manifest.artifacts.find((a) => a.name === 'globals');
+  const globalsFile = globals ? path.join(work, 'globals.sql') : undefined;
+  if (globals) await downloadArtifact(store, globals, globalsFile!, identities, cancel);
+  return { dumpFile, postFile, globalsFile };
+}
+
+/** Stage 5: pg_restore into the destination; any error that is not harmless fails the verification. */
+async function restoreStage(
+  o: VerifyOptions,
+  { plan }: ChosenBackup,
+  pgRestore: PgTool,
+  dest: Destination,
+  files: Downloaded,
+  work: string,
+  result: VerifyResult,
+  { store, log, cancel }: VerifyRun,
+): Promise<void> {
+  log.info(`Restoring into database "${dest.database}" with pg_restore ${pgRestore.version}`);
+  const t = performance.now();
+  const restoreErrors = plan.dump
+    ? await restore(pgRestore, o, dest, files.dumpFile, work, cancel)
+    : await restoreSections(
+        pgRestore,
+        o,
+        dest,
+        { preFile: files.dumpFile, postFile: files.postFile!, data: plan.data },
+        store,
+        cancel,
+      );
+  result.timings.restoreSeconds = (performance.now() - t) / 1000;
+  if (restoreErrors.length) throw new VerificationFailed(summarizeRestoreErrors(restoreErrors));
+  log.info(
+    `Restored into database "${dest.database}" with ${o.jobs} job(s) in ${formatSeconds(result.timings.restoreSeconds)}`,
+  );
+}
+
+/** Stage 6: row counts against the manifest, then the user's checks (and recover mode's row copy); the verdict. */
+async function compareStage(
+  o: VerifyOptions,
+  manifest: Manifest,
+  database: string,
+  result: VerifyResult,
+  { log }: VerifyRun,
+): Promise<void> {
+  log.info(
+    `Checking database "${database}": row counts against the manifest${o.checksSql ? `, then ${o.checksSql.path}` : ''}`,
+  );
+  const t = performance.now();
+  const db = await connectPg(o.target, 'target-url', database);
+  try {
+    await db.query('ANALYZE');
+    await compareCounts(db, manifest, o.tables, result);
+    if (o.checksSql) await runChecks(db, o.checksSql, result);
+    if (o.afterRestore && !result.mismatches.length && !result.checkFailures.length) await o.afterRestore(db, database);
+  } finally {
+    await db.end().catch(() => undefined);
+  }
+  result.timings.checksSeconds = (performance.now() - t) / 1000;
+  if (result.mismatches.length) {
+    result.failures.push(
+      `${result.mismatches.length} table(s) differ from the manifest: ${result.mismatches
+        .slice(0, 10)
+        .map((m) => `${m.table} (manifest ${m.expected ?? 'absent'}, restored ${m.actual ?? 'missing'})`)
+        .join(', ')}`,
     );
-  return result;
+  }
+  for (const c of result.checkFailures) {
+    result.failures.push(
+      `check failed: ${c.statement}${c.error ? ` (${c.error})` : ''}${c.rows.length ? `: ${JSON.stringify(c.rows.slice(0, 10))}` : ''}`,
+    );
+  }
+  result.status = result.failures.length ? 'failed' : 'passed';
 }
 
 /** Restore mode: the typed confirmation, and no table of the target overwritten unless `clean`. */
