@@ -8,7 +8,7 @@ import { UserError } from '../lib/errors.js';
 import { formatBytes } from '../lib/log.js';
 import type { Artifact, Manifest } from '../lib/manifest.js';
 import type { Cancellation } from '../lib/cancel.js';
-import { ChildWatch, spawnChild } from '../lib/process.js';
+import { ChildFailure, ChildWatch, childOutOfSpace, spawnChild } from '../lib/process.js';
 import type { ObjectStore } from '../lib/s3.js';
 import { restorePlan } from '../lib/parallel-plan.js';
 
@@ -79,8 +79,8 @@ export function freeBytesAt(dir: string): number | undefined {
   }
 }
 
-const noSpace = (e: unknown) =>
-  (e as NodeJS.ErrnoException)?.code === 'ENOSPC' || /No space left on device/i.test(String((e as Error)?.message));
+/** The disk filled up: Node's own write (ENOSPC), or zstd writing the file itself and saying so on stderr. */
+export const noSpace = (e: unknown): boolean => (e as NodeJS.ErrnoException)?.code === 'ENOSPC' || childOutOfSpace(e);
 
 /** Where the decoded (decrypted, decompressed) archive goes: a file, or a child's stdin (pg_restore reading `-`). */
 export type DecodeTarget = { file: string } | { stdin: ChildProcess };
@@ -204,6 +204,6 @@ async function decodeInto(
     // zstd's own words (a write error, a corrupt frame) beat the EPIPE of the stream feeding it.
     await watch.exited.catch(() => undefined);
     const tail = watch.stderrTail();
-    throw tail && !(e instanceof UserError) ? new Error(`zstd -d: ${tail}`) : e;
+    throw tail && !(e instanceof UserError) ? new ChildFailure('zstd -d', `zstd -d: ${tail}`, tail) : e;
   }
 }

@@ -48,15 +48,21 @@ async function sourceBranch(neon: NeonApi, projectId: string, nameOrId: string |
   return b;
 }
 
-/** A 4xx that is Neon's snapshot count limit, told by its message (the spec gives it no code of its own). */
-function isLimitError(e: unknown): boolean {
-  const status = replyOf(e)?.status;
+/**
+ * A 4xx that is Neon's snapshot count limit. The spec's GeneralError has a `code`, but ErrorCode is a free string
+ * with no values listed (and is empty in practice), so the status narrows it and Neon's own message tells it: the
+ * message Neon sent (`reply.message`), never ours around it, which holds the snapshot's name.
+ */
+export function isLimitError(e: unknown): boolean {
+  const reply = replyOf(e);
+  const status = reply?.status;
   return (
+    reply?.service === 'neon' &&
     status !== undefined &&
     status >= 400 &&
     status < 500 &&
     ![401, 403, 404, 423, 429].includes(status) &&
-    /limit|quota|maximum|exceed/i.test((e as Error).message)
+    /limit|quota|maximum|exceed/i.test(reply.message ?? '')
   );
 }
 

@@ -77,22 +77,42 @@ export async function createRoles(
     try {
       await admin.query(createRoleSql(role, a));
     } catch (e) {
-      const msg = (e as Error).message;
-      if (a?.bypassRls && /bypassrls/i.test(msg)) {
-        // Only superusers (and, from 16, holders of BYPASSRLS) may grant it: still create the role, say so.
-        log.warn(`Role "${role}" has BYPASSRLS in the backup's globals, but this user cannot grant it (${msg}).`);
+      if (!(a?.bypassRls && insufficientPrivilege(e))) throw roleNotCreated(role, roles, e);
+      // Only superusers (and, from 16, holders of BYPASSRLS) may grant it. The refusal is 42501, as a missing
+      // CREATEROLE is too (15: "must be superuser to create bypassrls users"; 16+: "permission denied to create
+      // role", the attribute named only in the detail): creating the role without BYPASSRLS tells the two apart.
+      try {
         await admin.query(createRoleSql(role, { ...a, bypassRls: false }));
-      } else {
-        throw new UserError(
-          `Could not create the role "${role}" that the backup refers to (${msg}). Give the target user CREATEROLE, or create the role${roles.length > 1 ? 's' : ''} ${roles.map((r) => `"${r}"`).join(', ')} on the target first.`,
-        );
+      } catch (e2) {
+        throw roleNotCreated(role, roles, e2);
       }
+      log.warn(
+        `Role "${role}" has BYPASSRLS in the backup's globals, but this user cannot grant it (${pgMessage(e)}).`,
+      );
     }
     created.push(role);
     await admin.query(`COMMENT ON ROLE ${quoteIdent(role)} IS ${literal(comment)}`).catch(() => undefined);
   }
   const from = attrs.size ? ` (attributes from the backup's globals for ${attrs.size})` : '';
   log.info(`Created ${roles.length} missing role(s) as NOLOGIN without password${from}: ${roles.join(', ')}`);
+}
+
+/** SQLSTATE 42501, insufficient_privilege: the server's code for a privilege the user lacks. */
+export function insufficientPrivilege(e: unknown): boolean {
+  return (e as { code?: unknown })?.code === '42501';
+}
+
+/** A server error's message with its detail, where PostgreSQL 16+ names the missing attribute. */
+function pgMessage(e: unknown): string {
+  const { message, detail } = (e ?? {}) as { message?: string; detail?: string };
+  return detail ? `${message} ${detail}` : String(message);
+}
+
+function roleNotCreated(role: string, roles: string[], e: unknown): UserError {
+  return new UserError(
+    `Could not create the role "${role}" that the backup refers to (${pgMessage(e)}). Give the target user CREATEROLE, or create the role${roles.length > 1 ? 's' : ''} ${roles.map((r) => `"${r}"`).join(', ')} on the target first.`,
+    { cause: e },
+  );
 }
 
 /** Drops roles this run created; a role something else now depends on is left, with a warning. */

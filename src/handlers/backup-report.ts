@@ -12,7 +12,7 @@ import { actionSpec } from '../spec.js';
 import type { Expectation } from '../core/evidence.js';
 import { policyIsEmpty } from '../core/retention.js';
 import { runReport } from '../core/report.js';
-import { readPolicy, readTimeZone } from './prune-retention.js';
+import { readPolicy, readTimeZone } from './retention-inputs.js';
 
 const EXPECT_FIX =
   'Use the keep-* vocabulary of prune-retention plus `max-age`, e.g. `keep-daily: 30, keep-monthly: 12, max-age: 26h`.';

@@ -1,14 +1,12 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseCalendarDuration } from '../lib/duration.js';
 import { inputError, UserError } from '../lib/errors.js';
 import type { InputReader } from '../lib/inputs.js';
-import type { InputName } from '../spec.js';
 import type { RunIO } from '../lib/runtime.js';
 import { ObjectStore } from '../lib/s3.js';
 import { readS3Options } from './s3-inputs.js';
-import { planRetention, validTimeZone, type RetentionPolicy } from '../core/retention.js';
+import { planRetention } from '../core/retention.js';
 import {
   deletionFailures,
   pruneNeon,
@@ -19,38 +17,10 @@ import {
   type PruneSettings,
 } from '../core/prune.js';
 import { neonApi, readNeonAccess, type NeonAccess } from './neon-inputs.js';
-import { pruneStreams } from './databases-prune.js';
 import { readDatabaseSelection } from './multi-database.js';
-
-/** The keep-* inputs; `-1` is unlimited; at least one rule is required. */
-export function readPolicy(inputs: InputReader): RetentionPolicy {
-  const count = (name: InputName) => {
-    const v = inputs.int(name, -1, 1_000_000);
-    return v ?? 0;
-  };
-  const within = inputs.optional('keep-within');
-  const policy: RetentionPolicy = {
-    last: count('keep-last'),
-    hourly: count('keep-hourly'),
-    daily: count('keep-daily'),
-    weekly: count('keep-weekly'),
-    monthly: count('keep-monthly'),
-    yearly: count('keep-yearly'),
-    ...(within ? { within: parseCalendarDuration('keep-within', within), withinText: within } : {}),
-  };
-  return policy;
-}
-
-export function readTimeZone(inputs: InputReader): string {
-  const tz = inputs.string('timezone');
-  if (!validTimeZone(tz))
-    throw inputError(
-      'timezone',
-      `"${tz}" is not an IANA time zone`,
-      'Use a name such as `UTC`, `Europe/Berlin` or `America/New_York`.',
-    );
-  return tz;
-}
+import { readPolicy, readTimeZone } from './retention-inputs.js';
+import { failuresError } from '../core/multi-database.js';
+import { pruneStreams } from '../core/prune-streams.js';
 
 function readSettings(inputs: InputReader): PruneSettings {
   const dir = process.env.RUNNER_TEMP || mkdtempSync(path.join(os.tmpdir(), 'pba-prune-'));
@@ -124,7 +94,17 @@ export async function pruneRetention(inputs: InputReader, io: RunIO): Promise<vo
   if (request.target === 's3') {
     const store = ObjectStore.fromOptions(request.s3);
     const { streams } = request;
-    if ('selection' in streams) return pruneStreams(store, request.s3.prefix, streams.selection, settings, io);
+    if ('selection' in streams) {
+      const r = await pruneStreams(store, request.s3.prefix, streams.selection, settings, { log: io.log });
+      io.setOutput('kept', r.kept);
+      io.setOutput('deleted', r.deleted);
+      io.setOutput('freed-bytes', r.freedBytes);
+      io.setOutput('locked', r.locked);
+      io.setOutput('plan-file', settings.planFile);
+      await io.summary(r.summary);
+      if (r.failures.length) throw failuresError('Retention', r.streams.length, r.failures);
+      return;
+    }
     report = await pruneS3(
       store,
       { prefix: request.s3.prefix, database: streams.database, ...settings },

@@ -10,6 +10,11 @@ export interface ServiceReply {
   code?: string;
   /** How many requests were sent, retries included. */
   attempts?: number;
+  /**
+   * The service's own error text (Neon's `GeneralError.message`), apart from the message we compose around it
+   * (which holds names the user chose), for the conditions a service signals in no other field.
+   */
+  message?: string;
 }
 
 /**

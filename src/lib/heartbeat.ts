@@ -57,12 +57,14 @@ export async function ping(
   log: Logger,
   timeoutMs = Number(process.env.PBA_HEARTBEAT_TIMEOUT_MS) || TIMEOUT_MS,
 ): Promise<boolean> {
+  // Our own deadline: whether it fired is read from the signal, not from the error's name or text.
+  const deadline = AbortSignal.timeout(timeoutMs);
   try {
     const res = await fetch(heartbeatUrl(base, signal), {
       method: 'POST',
       headers: { 'content-type': 'text/plain; charset=utf-8' },
       body: body.slice(0, 10_000),
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: deadline,
     });
     await res.arrayBuffer().catch(() => undefined);
     if (!res.ok) {
@@ -71,7 +73,7 @@ export async function ping(
     }
     return true;
   } catch (e) {
-    const cause = (e as Error)?.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : errorMessage(e);
+    const cause = deadline.aborted ? `no answer within ${timeoutMs / 1000} s` : errorMessage(e);
     // The URL is masked, but the message of a fetch error need not contain it; say what failed without it.
     log.warn(`Heartbeat "${signal}" ping failed (${cause}); the work itself is not affected.`);
     return false;

@@ -120,7 +120,8 @@ export class NeonApi {
   private translate(e: unknown, what: string): Error {
     if (!isNeonError(e)) return e instanceof Error ? e : new Error(String(e));
     const status = 'status' in e ? (e as { status: number }).status : undefined;
-    const reply = { service: 'neon' as const, status, code: e.kind };
+    // An HTTP reply (NeonApiError, which has a body) keeps Neon's own message apart from the one composed below.
+    const reply = { service: 'neon' as const, status, code: e.kind, ...('body' in e ? { message: e.message } : {}) };
     if (e.kind === 'auth') {
       return new UserError(
         `Neon API refused ${what} (${status}): check that \`neon-api-key\` is a valid API key with access to the project (Neon console > Account settings > API keys).`,

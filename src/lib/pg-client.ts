@@ -64,13 +64,23 @@ export function pgConnectError(e: unknown, t: PgTarget, input: string, database:
       `Connecting to ${t.host}:${t.port} timed out (ETIMEDOUT, no answer to the connection request): check the host and port in \`${input}\` and that the server accepts connections from this runner.`,
       { cause: e },
     );
-  if (/timeout/i.test(err.message ?? '')) {
+  if (connectTimedOut(e)) {
     return new UserError(
       `Connecting to ${t.host}:${t.port} timed out after ${CONNECT_TIMEOUT_MS / 1000} s (the host took the connection but no PostgreSQL server answered): check the host and port in \`${input}\` and the firewall.`,
       { cause: e },
     );
   }
   return e instanceof Error ? e : new Error(String(e));
+}
+
+/**
+ * node-postgres gave up after connectionTimeoutMillis: it destroys the socket with `new Error('timeout expired')`
+ * (pg/lib/client.js), a plain Error with no code or other field, so its text is the only signal. An error with a
+ * code (ETIMEDOUT, a SQLSTATE such as 57014) is never this one.
+ */
+export function connectTimedOut(e: unknown): boolean {
+  const err = (e ?? {}) as { code?: unknown; message?: string };
+  return err.code === undefined && /timeout/i.test(err.message ?? '');
 }
 
 export function quoteIdent(s: string): string {

@@ -92,13 +92,66 @@ export function pgTls(input: string, url: string, params: URLSearchParams): PgTl
   return { mode, ssl };
 }
 
+/** The fields node-postgres and Node put on a connection error: a SQLSTATE or a Node/OpenSSL error code. */
+interface ConnectError {
+  code?: string;
+  message?: string;
+}
+
+function fields(e: unknown): { code: string | undefined; message: string } {
+  const err = (e ?? {}) as ConnectError;
+  return { code: typeof err.code === 'string' ? err.code : undefined, message: err.message ?? '' };
+}
+
+/**
+ * The server answered 'N' to the SSLRequest: it has no TLS. node-postgres reports this as a plain Error without a
+ * code ("The server does not support SSL connections", pg/lib/connection.js), so its text is the only signal.
+ */
+export function serverWithoutTls(e: unknown): boolean {
+  const { code, message } = fields(e);
+  return code === undefined && /does not support SSL/i.test(message);
+}
+
+/**
+ * node-postgres's other SSLRequest failure: any answer but 'S' or 'N' ("There was an error establishing an SSL
+ * connection", pg/lib/connection.js), again a plain Error without a code.
+ */
+export function sslRequestFailed(e: unknown): boolean {
+  const { code, message } = fields(e);
+  return code === undefined && /error establishing an SSL connection/i.test(message);
+}
+
+/**
+ * SQLSTATE 28000 (invalid_authorization_specification) whose text names pg_hba.conf: no line matches this kind of
+ * connection ("no pg_hba.conf entry for host ..., no encryption") or a reject line does. The SQLSTATE is shared with
+ * other refusals (a role that may not log in, a missing client certificate) and the server sends no other field
+ * that tells them apart, so the text does. A server whose lc_messages is not English falls through to the plain
+ * authentication message.
+ */
+export function hbaRefused(e: unknown): boolean {
+  const { code, message } = fields(e);
+  return code === '28000' && /pg_hba\.conf/.test(message);
+}
+
+/** A 28000 refusal of a plain connection ("..., no encryption"): the server takes this connection only with TLS. */
+export function hbaWantsTls(e: unknown): boolean {
+  const { code, message } = fields(e);
+  return code === '28000' && /no encryption/.test(message);
+}
+
+/**
+ * A 28000 refusal about the client certificate ("connection requires a valid client certificate", "certificate
+ * authentication failed for user", or a pg_hba line for SSL connections): 28000 is shared, the text tells these apart.
+ */
+export function clientCertRefused(e: unknown): boolean {
+  const { code, message } = fields(e);
+  return code === '28000' && /cert|SSL/i.test(message);
+}
+
 /** True when a connection attempt failed in a way that libpq's prefer/allow answers with the other kind. */
 export function declinedConnection(e: unknown): boolean {
-  const err = e as { code?: string; message?: string };
   // The server has no TLS ('N' to SSLRequest), or pg_hba.conf has no line for this kind of connection.
-  return (
-    /does not support SSL/i.test(err.message ?? '') || (err.code === '28000' && /pg_hba\.conf/.test(err.message ?? ''))
-  );
+  return serverWithoutTls(e) || hbaRefused(e);
 }
 
 const CHAIN_ERRORS = new Set([
@@ -113,26 +166,62 @@ const CHAIN_ERRORS = new Set([
   'CERT_NOT_YET_VALID',
 ]);
 
+/** Node's X.509 verification codes (the `code` of a certificate error, Node's tls docs) beyond CHAIN_ERRORS. */
+const X509_ERRORS = new Set([
+  ...CHAIN_ERRORS,
+  'UNABLE_TO_GET_CRL',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECRYPT_CRL_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'CRL_SIGNATURE_FAILURE',
+  'CRL_NOT_YET_VALID',
+  'CRL_HAS_EXPIRED',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'ERROR_IN_CRL_LAST_UPDATE_FIELD',
+  'ERROR_IN_CRL_NEXT_UPDATE_FIELD',
+  'CERT_CHAIN_TOO_LONG',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'CERT_REJECTED',
+  'HOSTNAME_MISMATCH',
+]);
+
+/**
+ * The TLS handshake failed: Node's TLS and OpenSSL errors carry a code (ERR_SSL_* from OpenSSL's reason, ERR_OSSL_*
+ * for a certificate or key OpenSSL cannot use, ERR_TLS_*, EPROTO, an X.509 verification code); node-postgres's own SSLRequest failure has none (sslRequestFailed); and a
+ * socket closed mid-handshake is ECONNRESET, told from any other reset only by Node's text ("Client network socket
+ * disconnected before secure TLS connection was established").
+ */
+export function tlsHandshakeFailed(e: unknown): boolean {
+  const { code, message } = fields(e);
+  if (code !== undefined && (/^ERR_(SSL|OSSL|TLS)_/.test(code) || code === 'EPROTO' || X509_ERRORS.has(code)))
+    return true;
+  if (code === 'ECONNRESET') return /before secure TLS connection was established/i.test(message);
+  return sslRequestFailed(e);
+}
+
 /** A clear sentence for a TLS failure, or undefined when the error is not about TLS. */
 export function tlsFailure(e: unknown, where: string, input: string): string | undefined {
-  const err = e as { code?: string; message?: string };
-  const msg = err.message ?? '';
-  if (err.code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+  const { code, message: msg } = fields(e);
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
     return `The TLS certificate of ${where} is not valid for that host name (${msg}): sslmode=verify-full checks the host name in \`${input}\` against the certificate; connect with the name the certificate was issued for.`;
   }
-  if (err.code && CHAIN_ERRORS.has(err.code)) {
-    return `The TLS certificate of ${where} could not be verified (${err.code}: ${msg}): check that \`sslrootcert\` in \`${input}\` is the CA that signed the server's certificate (AWS RDS: the region's or the global bundle).`;
+  if (code && CHAIN_ERRORS.has(code)) {
+    return `The TLS certificate of ${where} could not be verified (${code}: ${msg}): check that \`sslrootcert\` in \`${input}\` is the CA that signed the server's certificate (AWS RDS: the region's or the global bundle).`;
   }
-  if (/does not support SSL/i.test(msg)) {
+  if (serverWithoutTls(e)) {
     return `${where} does not offer TLS, and \`${input}\` requires it (sslmode): enable ssl on the server, or lower sslmode.`;
   }
-  if (err.code === '28000' && /no encryption/.test(msg)) {
+  if (hbaWantsTls(e)) {
     return `${where} refused a connection without TLS (${msg}): the server accepts only TLS connections; use sslmode=require (or verify-full with sslrootcert) in \`${input}\`.`;
   }
-  if (err.code === '28000' && /cert|SSL/i.test(msg)) {
+  if (clientCertRefused(e)) {
     return `${where} refused the connection (${msg}): check the client certificate (sslcert, sslkey) in \`${input}\`.`;
   }
-  if (/ssl|tls|certificate/i.test(msg) || /^ERR_SSL|^ERR_TLS/.test(err.code ?? '')) {
+  if (tlsHandshakeFailed(e)) {
     return `TLS negotiation with ${where} failed (${msg}): check sslmode and the certificate files in \`${input}\`.`;
   }
   return undefined;

@@ -64,16 +64,27 @@ export class ChildWatch {
     if (code === 0) return;
     const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
     const tail = this.stderrTail();
-    throw new ChildFailure(this.name, `${this.name} ${how}${tail ? `:\n${tail}` : ''}`);
+    throw new ChildFailure(this.name, `${this.name} ${how}${tail ? `:\n${tail}` : ''}`, tail);
   }
 }
 
+/** A child process that failed: which program, and the last lines of its stderr (its own account of why). */
 export class ChildFailure extends Error {
   override readonly name = 'ChildFailure';
   constructor(
     readonly program: string,
     message: string,
+    readonly stderr = '',
   ) {
     super(message);
   }
+}
+
+/**
+ * A child that reports a full disk: a program writing a file itself (zstd -d) says so only on stderr, as the C
+ * library's strerror(ENOSPC) ("No space left on device"); its exit status is a generic 1, so the text is the
+ * only signal.
+ */
+export function childOutOfSpace(e: unknown): boolean {
+  return e instanceof ChildFailure && /No space left on device/i.test(e.stderr);
 }

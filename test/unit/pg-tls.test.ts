@@ -1,7 +1,20 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { declinedConnection, pgTls, tlsFailure } from '../../src/lib/pg-tls.js';
+import pg from 'pg';
+import { connectTimedOut } from '../../src/lib/pg-client.js';
+import {
+  clientCertRefused,
+  declinedConnection,
+  hbaRefused,
+  hbaWantsTls,
+  pgTls,
+  serverWithoutTls,
+  sslRequestFailed,
+  tlsFailure,
+  tlsHandshakeFailed,
+} from '../../src/lib/pg-tls.js';
 
 // libpq's meaning of sslmode and the certificate parameters, for the Node client (pure: files only).
 const dir = mkdtempSync(path.join(os.tmpdir(), 'pba-tls-unit-'));
@@ -116,5 +129,135 @@ describe('declinedConnection and tlsFailure', () => {
     const text = tlsFailure(e, 'db:5432', 'database-url');
     if (message) expect(text).toMatch(message);
     else expect(text).toBeUndefined();
+  });
+});
+
+describe('one predicate per condition, on the fields node-postgres and Node give', () => {
+  const pgError = (code: string, message: string) => Object.assign(new pg.DatabaseError(message, 0, 'error'), { code });
+  const nodeError = (code: string, message: string) => Object.assign(new Error(message), { code });
+  const noTls = new Error('The server does not support SSL connections');
+  const badSslAnswer = new Error('There was an error establishing an SSL connection');
+  const hbaPlain = pgError(
+    '28000',
+    'no pg_hba.conf entry for host "127.0.0.1", user "app", database "app", no encryption',
+  );
+  const hbaSsl = pgError(
+    '28000',
+    'no pg_hba.conf entry for host "127.0.0.1", user "app", database "app", SSL encryption',
+  );
+  const hbaReject = pgError('28000', 'pg_hba.conf rejects connection for host "127.0.0.1", user "app", no encryption');
+  const needCert = pgError('28000', 'connection requires a valid client certificate');
+  const noLogin = pgError('28000', 'role "app" is not permitted to log in');
+  const tlsReset = nodeError(
+    'ECONNRESET',
+    'Client network socket disconnected before secure TLS connection was established',
+  );
+  const plainReset = nodeError('ECONNRESET', 'read ECONNRESET');
+  const wrongVersion = nodeError('ERR_SSL_WRONG_VERSION_NUMBER', 'error:0A00010B:SSL routines::wrong version number');
+  const keyMismatch = nodeError(
+    'ERR_OSSL_X509_KEY_VALUES_MISMATCH',
+    'error:05800074:x509 certificate routines::key values mismatch',
+  );
+  const expired = nodeError('CERT_HAS_EXPIRED', 'certificate has expired');
+  const revoked = nodeError('CERT_REVOKED', 'certificate revoked');
+  const refused = nodeError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:5432');
+  // Text alone, with a code that says otherwise, is not the condition.
+  const mimic = nodeError('ECONNREFUSED', 'The server does not support SSL connections; ssl tls certificate');
+  const password = pgError('28P01', 'password authentication failed for user "app" (pg_hba.conf line 3)');
+
+  const predicates = {
+    serverWithoutTls,
+    sslRequestFailed,
+    hbaRefused,
+    hbaWantsTls,
+    clientCertRefused,
+    tlsHandshakeFailed,
+  };
+  test.each<[string, unknown, (keyof typeof predicates)[]]>([
+    ["'N' to SSLRequest", noTls, ['serverWithoutTls']],
+    ['another answer to SSLRequest', badSslAnswer, ['sslRequestFailed', 'tlsHandshakeFailed']],
+    ['no pg_hba line for a plain connection', hbaPlain, ['hbaRefused', 'hbaWantsTls']],
+    ['no pg_hba line for a TLS connection', hbaSsl, ['hbaRefused', 'clientCertRefused']],
+    ['a pg_hba reject line', hbaReject, ['hbaRefused', 'hbaWantsTls']],
+    ['no client certificate', needCert, ['clientCertRefused']],
+    ['a role that may not log in (28000 too)', noLogin, []],
+    ['reset during the handshake', tlsReset, ['tlsHandshakeFailed']],
+    ['reset at another time', plainReset, []],
+    ['OpenSSL: wrong version', wrongVersion, ['tlsHandshakeFailed']],
+    ['OpenSSL: key and certificate do not match', keyMismatch, ['tlsHandshakeFailed']],
+    ['an expired certificate', expired, ['tlsHandshakeFailed']],
+    ['a revoked certificate', revoked, ['tlsHandshakeFailed']],
+    ['connection refused', refused, []],
+    ['TLS words under another code', mimic, []],
+    ['a wrong password mentioning pg_hba.conf', password, []],
+    ['not an error at all', undefined, []],
+  ])('%s', (_label, e, expected) => {
+    const hits = Object.entries(predicates)
+      .filter(([, p]) => p(e))
+      .map(([name]) => name);
+    expect(hits).toEqual(expected);
+  });
+
+  test.each<[string, unknown, boolean]>([
+    ["node-postgres's connectionTimeoutMillis", new Error('timeout expired'), true],
+    ['ETIMEDOUT is told by its code instead', nodeError('ETIMEDOUT', 'connect ETIMEDOUT 10.0.0.1:5432'), false],
+    ['a server timeout has a SQLSTATE', pgError('57014', 'canceling statement due to statement timeout'), false],
+    ['something else', new Error('Connection terminated unexpectedly'), false],
+  ])('connectTimedOut: %s', (_label, e, expected) => {
+    expect(connectTimedOut(e)).toBe(expected);
+  });
+});
+
+describe("node-postgres's own connection errors, from a fake server: the shapes the predicates rely on", () => {
+  /** A server that answers the first packet (the SSLRequest) with `reply`, or never answers when it is undefined. */
+  async function fakeServer(
+    reply: ((s: net.Socket) => void) | undefined,
+  ): Promise<{ port: number; close: () => void }> {
+    const sockets: net.Socket[] = [];
+    const server = net.createServer((s) => {
+      sockets.push(s);
+      s.on('error', () => undefined);
+      if (reply) s.once('data', () => reply(s));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      port: (server.address() as AddressInfo).port,
+      close: () => {
+        for (const s of sockets) s.destroy();
+        server.close();
+      },
+    };
+  }
+  async function connectError(reply: ((s: net.Socket) => void) | undefined, ssl: boolean): Promise<unknown> {
+    const server = await fakeServer(reply);
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port: server.port,
+      user: 'u',
+      database: 'd',
+      ssl: ssl ? { rejectUnauthorized: false } : false,
+      connectionTimeoutMillis: 300,
+    });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      return undefined;
+    } catch (e) {
+      return e;
+    } finally {
+      await client.end().catch(() => undefined);
+      server.close();
+    }
+  }
+
+  test.each<[string, ((s: net.Socket) => void) | undefined, boolean, (e: unknown) => boolean]>([
+    ["'N' to SSLRequest", (s) => s.write('N'), true, serverWithoutTls],
+    ["'E' to SSLRequest", (s) => s.write('E'), true, sslRequestFailed],
+    ["'S', then the socket closes mid-handshake", (s) => s.write('S', () => s.destroy()), true, tlsHandshakeFailed],
+    ['no answer at all', undefined, false, connectTimedOut],
+  ])('%s', async (_label, reply, ssl, predicate) => {
+    const e = await connectError(reply, ssl);
+    expect((e as Error)?.message).toEqual(expect.any(String));
+    expect([predicate(e), (e as Error).message]).toEqual([true, (e as Error).message]);
   });
 });

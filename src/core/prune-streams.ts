@@ -1,34 +1,41 @@
+/** prune-retention over several streams (`databases`): each stream pruned under its own `<prefix>/<stream>/`. */
 import { writeFileSync } from 'node:fs';
-import { formatBytes } from '../lib/log.js';
-import type { RunIO } from '../lib/runtime.js';
+import { formatBytes, type Logger } from '../lib/log.js';
 import type { ObjectStore } from '../lib/s3.js';
-import {
-  cell,
-  failuresError,
-  forEach,
-  selectStreams,
-  sumOf,
-  type DatabaseSelection,
-  type StreamFailure,
-} from '../core/multi-database.js';
-import { deletionFailures, pruneS3, pruneSummary, type PruneReport, type PruneSettings } from '../core/prune.js';
+import { cell, forEach, selectStreams, sumOf, type DatabaseSelection, type StreamFailure } from './multi-database.js';
+import { deletionFailures, pruneS3, pruneSummary, type PruneReport, type PruneSettings } from './prune.js';
 
-/** prune-retention with `databases`: each stream pruned under its own `<prefix>/<stream>/`, one summary. */
+export interface StreamsPruneResult {
+  streams: string[];
+  reports: { stream: string; report: PruneReport }[];
+  /** Totals over every stream pruned, for the action's outputs. */
+  kept: number;
+  deleted: number;
+  freedBytes: number;
+  locked: number;
+  /** Streams that failed: whole (listing, planning) or in part (a deletion). */
+  failures: StreamFailure[];
+  /** The job summary: one table, then each stream's own. */
+  summary: string;
+}
+
+/** Prunes each selected stream and writes one plan file with every stream's plan; never throws for one stream. */
 export async function pruneStreams(
   store: ObjectStore,
   prefix: string,
   selection: DatabaseSelection,
   settings: PruneSettings,
-  io: RunIO,
-): Promise<void> {
+  deps: { log: Logger },
+): Promise<StreamsPruneResult> {
+  const { log } = deps;
   const streams = await selectStreams(store, prefix, selection);
-  io.log.info(`Applying retention to ${streams.length} stream(s): ${streams.join(', ')}`);
+  log.info(`Applying retention to ${streams.length} stream(s): ${streams.join(', ')}`);
   const planFile = (s: string) => settings.planFile.replace(/\.json$/, `-${s}.json`);
   const run = await forEach(
     streams,
-    io.log,
+    log,
     (s) => `Retention of stream ${s}`,
-    (database) => pruneS3(store, { prefix, database, ...settings, planFile: planFile(database) }, { log: io.log }),
+    (database) => pruneS3(store, { prefix, database, ...settings, planFile: planFile(database) }, { log }),
   );
   const reports = run.done.map(({ item, value }) => ({ stream: item, report: value }));
   writeFileSync(
@@ -39,23 +46,6 @@ export async function pruneStreams(
       2,
     ) + '\n',
   );
-  io.setOutput(
-    'kept',
-    sumOf(reports, (x) => x.report.keep.length),
-  );
-  io.setOutput(
-    'deleted',
-    sumOf(reports, (x) => x.report.remove.length),
-  );
-  io.setOutput(
-    'freed-bytes',
-    sumOf(reports, (x) => x.report.freedBytes),
-  );
-  io.setOutput(
-    'locked',
-    sumOf(reports, (x) => x.report.locked.length),
-  );
-  io.setOutput('plan-file', settings.planFile);
   const failures: StreamFailure[] = [
     ...run.failures,
     ...reports
@@ -65,8 +55,16 @@ export async function pruneStreams(
         error: deletionFailures(x.report, 's3').message,
       })),
   ];
-  await io.summary(pruneStreamsSummary(settings.dryRun, reports, run.failures));
-  if (failures.length) throw failuresError('Retention', streams.length, failures);
+  return {
+    streams,
+    reports,
+    kept: sumOf(reports, (x) => x.report.keep.length),
+    deleted: sumOf(reports, (x) => x.report.remove.length),
+    freedBytes: sumOf(reports, (x) => x.report.freedBytes),
+    locked: sumOf(reports, (x) => x.report.locked.length),
+    failures,
+    summary: pruneStreamsSummary(settings.dryRun, reports, run.failures),
+  };
 }
 
 function pruneStreamsSummary(
