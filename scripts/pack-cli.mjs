@@ -29,7 +29,7 @@ import { parseArgs } from 'node:util';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bundleDir = path.join(root, 'dist/cli');
 const NAME = 'postgres-backup';
-/** The bin: answers `--version` (which the bundle has no option for) from this package, else runs the bundle. */
+/** The bin: a two-line ES module that runs the bundle (npm links bins by file; the bundle keeps its own name). */
 const BIN = 'bin.js';
 /** Modules the bundle's dependencies load only when present (ncc leaves them as `eval("require")`). */
 const OPTIONAL = new Set(['pg-native']);
@@ -93,16 +93,8 @@ copyFileSync(path.join(root, 'LICENSE'), path.join(staging, 'LICENSE'));
 writeFileSync(
   path.join(staging, BIN),
   `#!/usr/bin/env node
-// postgres-backup as installed from npm: \`--version\` prints this package's version; everything else is the CLI bundle.
-import { readFileSync } from 'node:fs';
-
-const args = process.argv.slice(2);
-if (args.length === 1 && args[0] === '--version') {
-  const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
-  process.stdout.write(pkg.version + '\\n');
-} else {
-  await import('./index.js');
-}
+// postgres-backup as installed from npm: the CLI bundle beside this file.
+await import('./index.js');
 `,
 );
 chmodSync(path.join(staging, BIN), 0o755);

@@ -7,6 +7,7 @@ import { appendFileSync } from 'node:fs';
 import { cancelSummary, handleSignals } from './lib/cancel.js';
 import { cancelledLine, consoleIO, type Handler } from './lib/runtime.js';
 import { parseArgs as nodeParseArgs } from 'node:util';
+import { TOOL } from './version.js';
 import { actionSpec, S3_INPUTS, type InputSpec } from './spec.js';
 import { pgdumpToS3 } from './handlers/pgdump-to-s3.js';
 import { verifyRestore } from './handlers/verify-restore.js';
@@ -156,8 +157,13 @@ export function parseArgs(argv: string[]): { command?: string; values: Map<strin
 
 function usage(): string {
   const lines = ['Usage: postgres-backup <command> [--option value ...]', '', 'Commands:'];
-  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(16)}${c.summary}`);
-  lines.push('', 'Options are the action inputs of the same name; `postgres-backup <command> --help` lists them.');
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(width)}${c.summary}`);
+  lines.push(
+    '',
+    'Options are the action inputs of the same name; `postgres-backup <command> --help` lists them.',
+    '`postgres-backup --version` prints the version.',
+  );
   return lines.join('\n');
 }
 
@@ -178,6 +184,10 @@ export async function main(argv: string[]): Promise<number> {
   const log = new ConsoleLogger();
   let io: ReturnType<typeof consoleIO> | undefined;
   try {
+    if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+      process.stdout.write(`${TOOL.version}\n`);
+      return 0;
+    }
     const { command, values, help } = parseArgs(argv);
     if (!command) {
       process.stdout.write(usage() + '\n');
