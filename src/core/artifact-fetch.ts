@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, createWriteStream, openSync, rmSync, statfsSync } from 'node:fs';
+import { closeSync, createWriteStream, openSync, rmSync } from 'node:fs';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { decryptStream } from '../lib/age.js';
@@ -8,7 +8,7 @@ import { UserError } from '../lib/errors.js';
 import { formatBytes } from '../lib/log.js';
 import type { Artifact, Manifest } from '../lib/manifest.js';
 import type { Cancellation } from '../lib/cancel.js';
-import { ChildFailure, ChildWatch, childOutOfSpace, spawnChild } from '../lib/process.js';
+import { ChildFailure, ChildWatch, childOutOfSpace, type Processes } from '../lib/process.js';
 import type { ObjectStore } from '../lib/s3.js';
 import { restorePlan } from '../lib/parallel-plan.js';
 
@@ -60,7 +60,7 @@ export function diskPlan(manifest: Manifest): DiskPlan {
 }
 
 /** Fails before any download when the disk under `dir` cannot hold what the verification keeps there. */
-export function checkFreeSpace(dir: string, plan: DiskPlan, freeBytes = freeBytesAt(dir)): void {
+export function checkFreeSpace(dir: string, plan: DiskPlan, freeBytes: number | undefined): void {
   if (freeBytes === undefined || plan.needBytes <= freeBytes) return;
   const wayOut = plan.multi
     ? 'Free space'
@@ -68,15 +68,6 @@ export function checkFreeSpace(dir: string, plan: DiskPlan, freeBytes = freeByte
   throw new UserError(
     `Not enough free disk for this verification: it keeps ${plan.what} in ${dir}, ${plan.exact ? '' : 'at least '}${formatBytes(plan.needBytes)}, and only ${formatBytes(freeBytes)} is free there. Nothing was downloaded. ${wayOut}, or point RUNNER_TEMP (the CLI: TMPDIR) at a larger disk, e.g. a larger runner or a mounted volume.`,
   );
-}
-
-export function freeBytesAt(dir: string): number | undefined {
-  try {
-    const s = statfsSync(dir);
-    return s.bavail * s.bsize;
-  } catch {
-    return undefined;
-  }
 }
 
 /** The disk filled up: Node's own write (ENOSPC), or zstd writing the file itself and saying so on stderr. */
@@ -96,10 +87,11 @@ export async function fetchArtifact(
   artifact: Artifact,
   file: string,
   identities: string[],
+  processes: Processes,
   cancel?: Cancellation,
 ): Promise<void> {
   try {
-    await streamArtifact(store, artifact, { file }, identities, cancel);
+    await streamArtifact(store, artifact, { file }, identities, processes, cancel);
   } catch (e) {
     rmSync(file, { force: true });
     throw e;
@@ -117,13 +109,14 @@ export async function streamArtifact(
   artifact: Artifact,
   target: DecodeTarget,
   identities: string[],
+  processes: Processes,
   cancel?: Cancellation,
 ): Promise<void> {
   const { body } = await store.getStream(artifact.key);
   const digest = new DigestStream();
   const feed = new PassThrough({ highWaterMark: 1 << 20 });
   let decodeError: unknown;
-  const decoding = decodeInto(feed, artifact, identities, target, cancel).catch((e: unknown) => {
+  const decoding = decodeInto(feed, artifact, identities, target, processes, cancel).catch((e: unknown) => {
     decodeError = e;
     feed.destroy();
   });
@@ -178,6 +171,7 @@ async function decodeInto(
   artifact: Artifact,
   identities: string[],
   target: DecodeTarget,
+  processes: Processes,
   cancel?: Cancellation,
 ): Promise<void> {
   let stream = source;
@@ -189,7 +183,7 @@ async function decodeInto(
   const out = 'file' in target ? openSync(target.file, 'w') : target.stdin.stdin!;
   let zstd;
   try {
-    zstd = spawnChild('zstd', ['-d', '-q', '-c'], { stdio: ['pipe', out, 'pipe'] }, cancel);
+    zstd = processes.spawn('zstd', ['-d', '-q', '-c'], { stdio: ['pipe', out, 'pipe'] }, cancel);
   } finally {
     // zstd holds its own copy: the child sees the end of its input when zstd exits.
     if (typeof out === 'number') closeSync(out);

@@ -21,7 +21,7 @@ import {
 import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
 import { findPgTool, type PgTool } from '../lib/pgtools.js';
 import { Cancellation, type Undo } from '../lib/cancel.js';
-import { ChildFailure, type ChildWatch } from '../lib/process.js';
+import { ChildFailure, localProcesses, type ChildWatch, type Processes } from '../lib/process.js';
 import { missingProgram, spawnDumpPipeline } from '../lib/dump-pipeline.js';
 import { currentWalLsn, snapshotLsnFields } from '../lib/wal-lsn.js';
 import type { ObjectStore, UploadOptions } from '../lib/s3.js';
@@ -76,6 +76,8 @@ export interface BackupDeps {
   cancel?: Cancellation;
   /** The workflow run, named in the manifest. */
   run: RunContext;
+  /** How pg_dump, zstd and pg_dumpall are started; the host's by default. */
+  processes?: Processes;
 }
 
 export interface BackupResult {
@@ -102,6 +104,7 @@ interface BackupRun {
   cancel: Cancellation;
   now: () => Date;
   run: RunContext;
+  processes: Processes;
 }
 
 /** Where one backup goes: its id, prefix and keys (pure: from the options and the start time). */
@@ -145,7 +148,12 @@ interface Dumped {
  * reached the store; the snapshot stage owns the source connection.
  */
 export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<BackupResult> {
-  const ctx: BackupRun = { ...deps, cancel: deps.cancel ?? new Cancellation(), now: deps.now ?? (() => new Date()) };
+  const ctx: BackupRun = {
+    ...deps,
+    cancel: deps.cancel ?? new Cancellation(),
+    now: deps.now ?? (() => new Date()),
+    processes: deps.processes ?? localProcesses,
+  };
   const t0 = performance.now();
   const layout = backupLayout(o, ctx.now());
   const source = await openSnapshot(o, layout, ctx);
@@ -248,7 +256,7 @@ async function dumpStage(
   layout: BackupLayout,
   source: OpenSnapshot,
   keys: string[],
-  { store, log, cancel }: BackupRun,
+  { store, log, cancel, processes }: BackupRun,
 ): Promise<Dumped> {
   const { client, tables, snapshot } = source;
   const partSizeMiB = o.partSizeMiB ?? autoPartSizeMiB(source.databaseBytes);
@@ -286,6 +294,7 @@ async function dumpStage(
       level,
       encrypted: layout.encrypted,
       cancel,
+      processes,
       upload: {
         partSizeBytes: partSizeMiB * MiB,
         // Parallel streams share the in-flight budget (at least 2 parts each, to keep every link busy).
@@ -322,7 +331,7 @@ async function globalsStage(
   o: BackupOptions,
   layout: BackupLayout,
   pgDump: PgTool,
-  { store, log, cancel }: BackupRun,
+  { store, log, cancel, processes }: BackupRun,
 ): Promise<GlobalsResult> {
   if (!o.globals) return { note: { status: 'off' } };
   return captureGlobals(
@@ -333,7 +342,7 @@ async function globalsStage(
       recipients: o.ageRecipients,
       upload: { storageClass: o.storageClass, sse: o.sse, tags: layout.tags, lock: layout.lock },
     },
-    { store, log, cancel },
+    { store, log, cancel, processes },
   );
 }
 
@@ -443,6 +452,7 @@ interface StreamContext {
   level: number;
   encrypted: boolean;
   cancel: Cancellation;
+  processes: Processes;
   upload: UploadOptions & { partSizeBytes: number; queueSize: number };
 }
 
@@ -463,7 +473,7 @@ function dumpStream(p: StreamPlan, c: StreamContext): RunningStream {
       watches: ws,
       output,
       uncompressedBytes,
-    } = spawnDumpPipeline(c.pgDumpPath, p.args, c.env, c.o.compression, c.level, c.cancel);
+    } = spawnDumpPipeline(c.pgDumpPath, p.args, c.env, c.o.compression, c.level, c.processes, c.cancel);
     watches = ws;
     if (stoppedBy) stop(stoppedBy);
     let stream: Readable = output;

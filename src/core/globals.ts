@@ -15,7 +15,7 @@ import { formatBytes, type Logger } from '../lib/log.js';
 import type { Artifact, GlobalsNote } from '../lib/manifest.js';
 import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
 import type { Cancellation } from '../lib/cancel.js';
-import { ChildWatch, run, spawnChild } from '../lib/process.js';
+import { ChildWatch, type Processes } from '../lib/process.js';
 import type { ObjectStore, UploadOptions } from '../lib/s3.js';
 
 export const GLOBALS_LEVEL = 3;
@@ -38,7 +38,7 @@ export async function captureGlobals(
     recipients: string[];
     upload: Omit<UploadOptions, 'partSizeBytes' | 'queueSize'>;
   },
-  deps: { store: ObjectStore; log: Logger; cancel?: Cancellation },
+  deps: { store: ObjectStore; log: Logger; processes: Processes; cancel?: Cancellation },
 ): Promise<GlobalsResult> {
   const pgDumpall = path.join(path.dirname(p.pgDumpPath), 'pg_dumpall');
   const failed = (error: string): GlobalsResult => {
@@ -46,19 +46,21 @@ export async function captureGlobals(
     return { note: { status: 'failed', error } };
   };
   if (!existsSync(pgDumpall)) return failed(`pg_dumpall not found beside pg_dump (${pgDumpall}).`);
-  const out = await run(
-    pgDumpall,
-    [
-      '--globals-only',
-      '--no-role-passwords',
-      '--no-password',
-      `--dbname=${urlWithoutPassword(p.source)}`,
-      // The database of the backup: the user can connect to it; `postgres` may be closed to it.
-      `--database=${p.source.database}`,
-    ],
-    { env: libpqEnv(p.source) },
-    deps.cancel,
-  ).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
+  const out = await deps.processes
+    .run(
+      pgDumpall,
+      [
+        '--globals-only',
+        '--no-role-passwords',
+        '--no-password',
+        `--dbname=${urlWithoutPassword(p.source)}`,
+        // The database of the backup: the user can connect to it; `postgres` may be closed to it.
+        `--database=${p.source.database}`,
+      ],
+      { env: libpqEnv(p.source) },
+      deps.cancel,
+    )
+    .catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
   if (out.code !== 0) {
     return failed(
       out.stderr
@@ -69,7 +71,7 @@ export async function captureGlobals(
     );
   }
   try {
-    const compressed = await zstdCompress(Buffer.from(out.stdout, 'utf8'), deps.cancel);
+    const compressed = await zstdCompress(Buffer.from(out.stdout, 'utf8'), deps.processes, deps.cancel);
     let stream: Readable = Readable.from([compressed]);
     if (p.recipients.length) stream = await encryptStream(stream, p.recipients);
     const digest = new DigestStream();
@@ -96,13 +98,13 @@ export async function captureGlobals(
 }
 
 /** zstd from Node's zlib where it has it (22.15+), else the zstd binary. */
-async function zstdCompress(data: Buffer, cancel?: Cancellation): Promise<Buffer> {
+async function zstdCompress(data: Buffer, processes: Processes, cancel?: Cancellation): Promise<Buffer> {
   const z = zlib as unknown as { zstdCompress?: (b: Buffer, cb: (e: Error | null, r: Buffer) => void) => void };
   if (z.zstdCompress) {
     const compress = z.zstdCompress;
     return new Promise((resolve, reject) => compress(data, (e, r) => (e ? reject(e) : resolve(r))));
   }
-  const child = spawnChild('zstd', ['-q', '-c', `-${GLOBALS_LEVEL}`], { stdio: ['pipe', 'pipe', 'pipe'] }, cancel);
+  const child = processes.spawn('zstd', ['-q', '-c', `-${GLOBALS_LEVEL}`], { stdio: ['pipe', 'pipe', 'pipe'] }, cancel);
   const watch = new ChildWatch('zstd', child);
   const chunks: Buffer[] = [];
   child.stdout!.on('data', (c: Buffer) => chunks.push(c));

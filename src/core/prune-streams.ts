@@ -1,5 +1,5 @@
 /** prune-retention over several streams (`databases`): each stream pruned under its own `<prefix>/<stream>/`. */
-import { writeFileSync } from 'node:fs';
+import { localFiles, type Files } from '../lib/files.js';
 import { formatBytes, type Logger } from '../lib/log.js';
 import type { ObjectStore } from '../lib/s3.js';
 import { cell, forEach, selectStreams, sumOf, type DatabaseSelection, type StreamFailure } from './multi-database.js';
@@ -25,9 +25,10 @@ export async function pruneStreams(
   prefix: string,
   selection: DatabaseSelection,
   settings: PruneSettings,
-  deps: { log: Logger },
+  deps: { log: Logger; files?: Files },
 ): Promise<StreamsPruneResult> {
   const { log } = deps;
+  const files = deps.files ?? localFiles;
   const streams = await selectStreams(store, prefix, selection);
   log.info(`Applying retention to ${streams.length} stream(s): ${streams.join(', ')}`);
   const planFile = (s: string) => settings.planFile.replace(/\.json$/, `-${s}.json`);
@@ -35,10 +36,10 @@ export async function pruneStreams(
     streams,
     log,
     (s) => `Retention of stream ${s}`,
-    (database) => pruneS3(store, { prefix, database, ...settings, planFile: planFile(database) }, { log }),
+    (database) => pruneS3(store, { prefix, database, ...settings, planFile: planFile(database) }, { log, files }),
   );
   const reports = run.done.map(({ item, value }) => ({ stream: item, report: value }));
-  writeFileSync(
+  files.writeText(
     settings.planFile,
     JSON.stringify(
       reports.map((x) => ({ stream: x.stream, ...x.report })),

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { localFiles, type Files } from '../lib/files.js';
 import { errorMessage, FaultError, isFault, replyOf, UserError } from '../lib/errors.js';
 import { databasePrefix } from '../lib/keys.js';
 import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
@@ -104,7 +104,7 @@ async function listBeforeDeleting<T>(where: string, list: () => Promise<T>): Pro
 export async function pruneS3(
   store: ObjectStore,
   o: { prefix: string; database: string } & PruneSettings,
-  deps: { log: Logger; now?: Date },
+  deps: { log: Logger; now?: Date; files?: Files },
 ): Promise<PruneReport> {
   const now = deps.now ?? new Date();
   const dbPrefix = databasePrefix(o.prefix, o.database);
@@ -199,7 +199,7 @@ export async function pruneS3(
   if (keys.some((k) => !k.startsWith(dbPrefix)))
     throw new Error(`bug: a key outside ${dbPrefix} was planned for deletion; nothing was deleted`);
 
-  writeFileSync(o.planFile, JSON.stringify(report, null, 2) + '\n');
+  (deps.files ?? localFiles).writeText(o.planFile, JSON.stringify(report, null, 2) + '\n');
   deps.log.info(
     `${report.policy} (${o.timeZone}): ${report.keep.length} kept, ${report.remove.length} to delete (${formatBytes(report.freedBytes)}), ${report.locked.length} locked (S3 Object Lock), ${report.untouched.length} untouched, ${staleUploads.length} stale upload(s) under ${where}`,
   );
@@ -219,7 +219,7 @@ export async function pruneS3(
       });
     });
   }
-  writeFileSync(o.planFile, JSON.stringify(report, null, 2) + '\n');
+  (deps.files ?? localFiles).writeText(o.planFile, JSON.stringify(report, null, 2) + '\n');
   return report;
 }
 
@@ -330,7 +330,7 @@ export function pruneSummary(r: PruneReport, limit = 100): string {
 export async function pruneNeon(
   neon: NeonApi,
   o: { projectId: string; branchPrefix: string } & PruneSettings,
-  deps: { log: Logger; now?: Date },
+  deps: { log: Logger; now?: Date; files?: Files },
 ): Promise<PruneReport> {
   const now = deps.now ?? new Date();
   const where = `Neon project ${o.projectId}, branches named ${o.branchPrefix}*`;
@@ -376,7 +376,7 @@ export async function pruneNeon(
 export async function pruneNeonSnapshots(
   neon: NeonApi,
   o: { projectId: string; branchPrefix: string } & PruneSettings,
-  deps: { log: Logger; now?: Date },
+  deps: { log: Logger; now?: Date; files?: Files },
 ): Promise<PruneReport> {
   const now = deps.now ?? new Date();
   const where = `Neon project ${o.projectId}, snapshots named ${o.branchPrefix}*`;
@@ -412,7 +412,7 @@ async function planAndDelete<T extends { id: string; name: string }>(
   report: PruneReport,
   neon: NeonApi,
   o: { projectId: string } & PruneSettings,
-  deps: { log: Logger; now?: Date },
+  deps: { log: Logger; now?: Date; files?: Files },
 ): Promise<PruneReport> {
   const now = deps.now ?? new Date();
   const newest = [...candidates].sort((a, b) => Date.parse(how.time(b)) - Date.parse(how.time(a)))[0];
@@ -429,7 +429,7 @@ async function planAndDelete<T extends { id: string; name: string }>(
   report.keep = plan.keep.map((k) => ({ ...how.row(k.item), reasons: k.reasons }));
   report.remove = plan.remove.map((r) => how.row(r.item));
   report.freedBytes = report.remove.reduce((s, r) => s + r.bytes, 0);
-  writeFileSync(o.planFile, JSON.stringify(report, null, 2) + '\n');
+  (deps.files ?? localFiles).writeText(o.planFile, JSON.stringify(report, null, 2) + '\n');
   deps.log.info(
     `${report.policy} (${o.timeZone}): ${report.keep.length} kept, ${report.remove.length} to delete, ${report.untouched.length} untouched in ${report.where}`,
   );
@@ -449,6 +449,6 @@ async function planAndDelete<T extends { id: string; name: string }>(
       });
     }
   }
-  writeFileSync(o.planFile, JSON.stringify(report, null, 2) + '\n');
+  (deps.files ?? localFiles).writeText(o.planFile, JSON.stringify(report, null, 2) + '\n');
   return report;
 }

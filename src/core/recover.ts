@@ -4,7 +4,7 @@
  * tables by key, and the missing (and with `update`, the damaged) rows are copied back in ONE transaction.
  * Only keys and counts are ever reported: the rows may be patients' records.
  */
-import { writeFileSync } from 'node:fs';
+import { localFiles } from '../lib/files.js';
 import path from 'node:path';
 import type pg from 'pg';
 import { inputError, UserError } from '../lib/errors.js';
@@ -170,7 +170,7 @@ export async function runRecover(o: RecoverOptions, deps: VerifyDeps): Promise<R
   }
 
   result.diffPath = path.join(o.diffDir, `recover-${compactUtc(startedAt)}.json`);
-  writeFileSync(result.diffPath, JSON.stringify(diffDocument(result), null, 2) + '\n');
+  (deps.files ?? localFiles).writeText(result.diffPath, JSON.stringify(diffDocument(result), null, 2) + '\n');
   return result;
 }
 

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { localFiles, type Files } from '../lib/files.js';
 import path from 'node:path';
 import { compactUtc, databasePrefix, prefixBase } from '../lib/keys.js';
 import type { Logger } from '../lib/log.js';
@@ -119,7 +119,7 @@ export interface ReportResult {
 
 export async function runReport(
   o: ReportOptions,
-  deps: { store: ObjectStore; log: Logger; now?: Date; github?: EvidenceReport['github'] },
+  deps: { store: ObjectStore; log: Logger; now?: Date; github?: EvidenceReport['github']; files?: Files },
 ): Promise<ReportResult> {
   const now = deps.now ?? new Date();
   const from = new Date(now.getTime() - o.sinceSeconds * 1000);
@@ -155,9 +155,10 @@ export async function runReport(
     html: reportHtml(report),
   };
   const base = path.join(o.outDir, `backup-report-${stamp}`);
-  writeFileSync(`${base}.json`, files.json);
-  writeFileSync(`${base}.md`, files.md);
-  writeFileSync(`${base}.html`, files.html);
+  const disk = deps.files ?? localFiles;
+  disk.writeText(`${base}.json`, files.json);
+  disk.writeText(`${base}.md`, files.md);
+  disk.writeText(`${base}.html`, files.html);
   const storedKeys: string[] = [];
   for (const database of o.databases) {
     const dir = `${databasePrefix(o.prefix, database)}reports/${stamp}`;

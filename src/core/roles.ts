@@ -3,7 +3,6 @@
  * missing roles created as NOLOGIN roles without a password (and dropped again after a verification).
  */
 import type { Cancellation } from '../lib/cancel.js';
-import { readFileSync } from 'node:fs';
 import type pg from 'pg';
 import { UserError } from '../lib/errors.js';
 import { extensionsInToc, missingExtensionsMessage } from '../lib/extensions.js';
@@ -11,7 +10,8 @@ import type { Logger } from '../lib/log.js';
 import { quoteIdent } from '../lib/pg-client.js';
 import { serverVersion } from '../lib/pg-catalog.js';
 import type { PgTool } from '../lib/pgtools.js';
-import { run } from '../lib/process.js';
+import type { Processes } from '../lib/process.js';
+import type { Files } from '../lib/files.js';
 import { createRoleSql, referencedRoles, roleAttributesFromGlobals } from '../lib/roles.js';
 
 export type CreateRoles = 'missing' | 'none';
@@ -27,12 +27,13 @@ export async function archiveNeeds(
   tool: PgTool,
   file: string,
   restoreFlags: string[],
+  processes: Processes,
   cancel?: Cancellation,
 ): Promise<ArchiveNeeds> {
-  const toc = await run(tool.path, ['-l', file], {}, cancel);
+  const toc = await processes.run(tool.path, ['-l', file], {}, cancel);
   if (toc.code !== 0)
     throw new UserError(`pg_restore cannot read the archive's table of contents: ${toc.stderr.trim()}`);
-  const sql = await run(tool.path, ['--schema-only', ...restoreFlags, '-f', '-', file], {}, cancel);
+  const sql = await processes.run(tool.path, ['--schema-only', ...restoreFlags, '-f', '-', file], {}, cancel);
   if (sql.code !== 0) throw new UserError(`pg_restore cannot read the archive's schema: ${sql.stderr.trim()}`);
   return { extensions: extensionsInToc(toc.stdout), roles: referencedRoles(sql.stdout) };
 }
@@ -66,12 +67,13 @@ export async function missingRoles(admin: pg.Client, roles: string[]): Promise<s
 export async function createRoles(
   admin: pg.Client,
   roles: string[],
-  globalsFile: string | undefined,
+  /** The backup's `pg_dumpall --globals-only` SQL, when it has one: the roles' attributes. */
+  globalsSql: string | undefined,
   comment: string,
   created: string[],
   log: Logger,
 ): Promise<void> {
-  const attrs = globalsFile ? roleAttributesFromGlobals(readFileSync(globalsFile, 'utf8'), roles) : new Map();
+  const attrs = globalsSql ? roleAttributesFromGlobals(globalsSql, roles) : new Map();
   for (const role of roles) {
     const a = attrs.get(role);
     try {
@@ -157,11 +159,15 @@ export async function prepareTarget(p: {
   comment: string;
   created: string[];
   log: Logger;
+  processes: Processes;
+  files: Files;
   /** Stops the pg_restore it runs to read the archive. */
   cancel?: Cancellation;
 }): Promise<void> {
   const all = await Promise.all(
-    (Array.isArray(p.file) ? p.file : [p.file]).map((f) => archiveNeeds(p.tool, f, p.restoreFlags, p.cancel)),
+    (Array.isArray(p.file) ? p.file : [p.file]).map((f) =>
+      archiveNeeds(p.tool, f, p.restoreFlags, p.processes, p.cancel),
+    ),
   );
   const needs: ArchiveNeeds = {
     extensions: [...new Set(all.flatMap((n) => n.extensions))],
@@ -171,5 +177,6 @@ export async function prepareTarget(p: {
   const missing = await missingRoles(p.admin, needs.roles);
   if (missing.length === 0) return;
   if (p.mode === 'restore' && p.createRoles === 'none') throw missingRolesError(missing);
-  await createRoles(p.admin, missing, p.globalsFile, p.comment, p.created, p.log);
+  const globalsSql = p.globalsFile ? p.files.readText(p.globalsFile) : undefined;
+  await createRoles(p.admin, missing, globalsSql, p.comment, p.created, p.log);
 }

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
@@ -24,7 +23,8 @@ import { exactRowCount, serverVersion as readServerVersion, userTables } from '.
 import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
 import { findPgRestore, pgRestoreTooOld, readArchiveHeader, versionMajor } from '../lib/dump-version.js';
 import type { PgTool } from '../lib/pgtools.js';
-import { ChildWatch, run, spawnChild } from '../lib/process.js';
+import { ChildWatch, localProcesses, type Processes } from '../lib/process.js';
+import { localFiles, type Files } from '../lib/files.js';
 import type { ObjectStore } from '../lib/s3.js';
 import { summarizeRestoreErrors } from '../lib/extensions.js';
 import { splitSql, statementLabel } from '../lib/sql-split.js';
@@ -134,6 +134,10 @@ export interface VerifyDeps {
   cancel?: Cancellation;
   /** The workflow run: named in the verification record and in the markers of the databases it creates. */
   run: RunContext;
+  /** How zstd and pg_restore are started; the host's by default. */
+  processes?: Processes;
+  /** The work directory, free space, the files it reads; the host's disk by default. */
+  files?: Files;
 }
 
 /** What every stage of a verification shares: the store, the log, the run and its clock. */
@@ -143,6 +147,8 @@ interface VerifyRun {
   cancel: Cancellation;
   now: () => Date;
   run: RunContext;
+  processes: Processes;
+  files: Files;
 }
 
 /** The backup a verification restores: its catalogue entry, manifest and restore plan, checked before any work. */
@@ -176,7 +182,13 @@ interface Downloaded {
  * database it restored into.
  */
 export async function runVerify(o: VerifyOptions, deps: VerifyDeps): Promise<VerifyResult> {
-  const ctx: VerifyRun = { ...deps, cancel: deps.cancel ?? new Cancellation(), now: deps.now ?? (() => new Date()) };
+  const ctx: VerifyRun = {
+    ...deps,
+    cancel: deps.cancel ?? new Cancellation(),
+    now: deps.now ?? (() => new Date()),
+    processes: deps.processes ?? localProcesses,
+    files: deps.files ?? localFiles,
+  };
   const startedAt = ctx.now();
   const chosen = await chooseBackup(o, ctx, startedAt);
   const result = emptyResult(chosen, startedAt);
@@ -303,7 +315,7 @@ async function restoreAndCheck(
   result: VerifyResult,
   ctx: VerifyRun,
 ): Promise<void> {
-  const work = mkdtempSync(path.join(o.tempDir ?? os.tmpdir(), 'pba-verify-'));
+  const work = ctx.files.makeWorkDir(o.tempDir ?? os.tmpdir(), 'pba-verify-');
   const t0 = performance.now();
   let dest: Destination | undefined;
   try {
@@ -324,6 +336,8 @@ async function restoreAndCheck(
       comment: `Created by postgres-backup-actions verify-restore (${o.mode}) for backup ${chosen.entry.backupId}`,
       created: result.rolesCreated,
       log: ctx.log,
+      processes: ctx.processes,
+      files: ctx.files,
       cancel: ctx.cancel,
     });
     // Where the restore goes (a scratch database for verify and recover): created only now, after the checks above.
@@ -354,7 +368,7 @@ async function restoreAndCheck(
     if (!(e instanceof VerificationFailed)) throw e;
   } finally {
     result.rtoSeconds = (performance.now() - t0) / 1000;
-    rmSync(work, { recursive: true, force: true });
+    ctx.files.remove(work);
     const database = result.restoredInto;
     await dest
       ?.finish(false)
@@ -372,14 +386,15 @@ async function downloadStage(
   work: string,
   identities: string[],
   result: VerifyResult,
-  { store, log, cancel }: VerifyRun,
+  ctx: VerifyRun,
 ): Promise<Downloaded> {
-  checkFreeSpace(work, diskPlan(manifest));
+  const { log } = ctx;
+  checkFreeSpace(work, diskPlan(manifest), ctx.files.freeBytes(work));
   const dumpFile = path.join(work, plan.dump ? 'dump.pgdump' : 'pre-data.pgdump');
   const postFile = plan.postData ? path.join(work, 'post-data.pgdump') : undefined;
   const t = performance.now();
-  await downloadArtifact(store, artifact, dumpFile, identities, cancel);
-  if (plan.postData) await downloadArtifact(store, plan.postData, postFile!, identities, cancel);
+  await downloadArtifact(ctx, artifact, dumpFile, identities);
+  if (plan.postData) await downloadArtifact(ctx, plan.postData, postFile!, identities);
   // The archive itself says which pg_dump wrote it; trust it over the manifest.
   const header = await readArchiveHeader(dumpFile);
   if (header?.pgDumpVersion && (versionMajor(header.pgDumpVersion) ?? 0) > pgRestore.major) {
@@ -393,7 +408,7 @@ async function downloadStage(
   );
   const globals = manifest.artifacts.find((a) => a.name === 'globals');
   const globalsFile = globals ? path.join(work, 'globals.sql') : undefined;
-  if (globals) await downloadArtifact(store, globals, globalsFile!, identities, cancel);
+  if (globals) await downloadArtifact(ctx, globals, globalsFile!, identities);
   return { dumpFile, postFile, globalsFile };
 }
 
@@ -406,19 +421,19 @@ async function restoreStage(
   files: Downloaded,
   work: string,
   result: VerifyResult,
-  { store, log, cancel }: VerifyRun,
+  ctx: VerifyRun,
 ): Promise<void> {
+  const { log } = ctx;
   log.info(`Restoring into database "${dest.database}" with pg_restore ${pgRestore.version}`);
   const t = performance.now();
   const restoreErrors = plan.dump
-    ? await restore(pgRestore, o, dest, files.dumpFile, work, cancel)
+    ? await restore(pgRestore, o, dest, files.dumpFile, work, ctx)
     : await restoreSections(
         pgRestore,
         o,
         dest,
         { preFile: files.dumpFile, postFile: files.postFile!, data: plan.data },
-        store,
-        cancel,
+        ctx,
       );
   result.timings.restoreSeconds = (performance.now() - t) / 1000;
   if (restoreErrors.length) throw new VerificationFailed(summarizeRestoreErrors(restoreErrors));
@@ -494,15 +509,14 @@ async function guardRestoreTarget(target: pg.Client, o: VerifyOptions): Promise<
 }
 
 async function downloadArtifact(
-  store: ObjectStore,
+  { store, processes, cancel }: VerifyRun,
   artifact: Manifest['artifacts'][number],
   file: string,
   identities: string[],
-  cancel: Cancellation,
 ): Promise<void> {
   // Checksummed while it streams into the file pg_restore reads (the stored copy is never kept): nothing is
   // restored until the checksum is known to be right, and a wrong one leaves no file behind.
-  await fetchArtifact(store, artifact, file, identities, cancel).catch((e: unknown) => {
+  await fetchArtifact(store, artifact, file, identities, processes, cancel).catch((e: unknown) => {
     if (e instanceof ChecksumMismatch || e instanceof DecodeFailed) throw new VerificationFailed(e.message);
     throw e;
   });
@@ -540,19 +554,18 @@ async function restoreSections(
   o: VerifyOptions,
   dest: Destination,
   files: { preFile: string; postFile: string; data: Artifact[] },
-  store: ObjectStore,
-  cancel: Cancellation,
+  { store, processes, cancel }: VerifyRun,
 ): Promise<string[]> {
   const env = libpqEnv(o.target);
   const base = [...RESTORE_FLAGS, '--no-password', `--dbname=${urlWithoutPassword(o.target, dest.database)}`];
-  const errors = restoreErrorsOf(await run(tool.path, [...base, files.preFile], { env }, cancel));
+  const errors = restoreErrorsOf(await processes.run(tool.path, [...base, files.preFile], { env }, cancel));
   if (errors.length) return errors;
   const streamed = await mapLimit(files.data, Math.max(1, o.jobs), async (a) => {
-    const child = spawnChild(tool.path, base, { env, stdio: ['pipe', 'ignore', 'pipe'] }, cancel);
+    const child = processes.spawn(tool.path, base, { env, stdio: ['pipe', 'ignore', 'pipe'] }, cancel);
     child.stdin!.on('error', () => undefined);
     const watch = new ChildWatch('pg_restore', child, 200);
     let fetchError: unknown;
-    await streamArtifact(store, a, { stdin: child }, o.ageIdentities, cancel).catch((e: unknown) => {
+    await streamArtifact(store, a, { stdin: child }, o.ageIdentities, processes, cancel).catch((e: unknown) => {
       fetchError = e;
       child.kill('SIGTERM');
     });
@@ -569,7 +582,9 @@ async function restoreSections(
   if (failed !== undefined) throw failed;
   errors.push(...streamed.flatMap((r) => r.errors));
   if (errors.length) return errors;
-  return restoreErrorsOf(await run(tool.path, [...base, `--jobs=${o.jobs}`, files.postFile], { env }, cancel));
+  return restoreErrorsOf(
+    await processes.run(tool.path, [...base, `--jobs=${o.jobs}`, files.postFile], { env }, cancel),
+  );
 }
 
 /** pg_restore's own errors, less the harmless ones; a failure without any is reported by its exit code. */
@@ -592,7 +607,7 @@ async function restore(
   dest: Destination,
   file: string,
   work: string,
-  cancel: Cancellation,
+  { processes, files, cancel }: VerifyRun,
 ): Promise<string[]> {
   const env = libpqEnv(o.target);
   const args = [
@@ -604,8 +619,8 @@ async function restore(
   ];
   if (dest.strategy === 'in-place' && o.clean) args.push('--clean', '--if-exists');
   if (o.tables.length) {
-    const toc = await run(tool.path, ['-l', file], {}, cancel);
-    const post = await run(tool.path, ['--section=post-data', '-f', '-', file], {}, cancel);
+    const toc = await processes.run(tool.path, ['-l', file], {}, cancel);
+    const post = await processes.run(tool.path, ['--section=post-data', '-f', '-', file], {}, cancel);
     // A recovery's scratch copy holds rows only: foreign keys to tables (and triggers calling functions) not
     // restored would fail there.
     const lines = selectTables(parseToc(toc.stdout), o.tables, indexOwners(post.stdout)).filter(
@@ -620,19 +635,11 @@ async function restore(
       );
     }
     const listFile = path.join(work, 'tables.list');
-    writeFileSync(listFile, lines.join('\n') + '\n');
+    files.writeText(listFile, lines.join('\n') + '\n');
     args.push(`--use-list=${listFile}`);
   }
   args.push(file);
-  const out = await run(tool.path, args, { env }, cancel);
-  const errors = out.stderr
-    .split('\n')
-    .filter((l) => l.startsWith('pg_restore: error:'))
-    .filter((l) => !HARMLESS_RESTORE_ERRORS.some((re) => re.test(l)));
-  if (out.code !== 0 && errors.length === 0 && !/errors ignored on restore/.test(out.stderr)) {
-    errors.push(`pg_restore exited with code ${out.code}: ${out.stderr.trim().split('\n').slice(-5).join('\n')}`);
-  }
-  return errors;
+  return restoreErrorsOf(await processes.run(tool.path, args, { env }, cancel));
 }
 
 /** Every table's exact row count against the manifest (also used on a Neon branch, src/core/neon-verify.ts). */

@@ -3,7 +3,7 @@ import type { InputReader } from '../lib/inputs.js';
 import type { RunIO } from '../lib/runtime.js';
 import { ObjectStore } from '../lib/s3.js';
 import { readS3Options } from './s3-inputs.js';
-import { readChecksFile } from '../core/checks-file.js';
+import { readChecksFile } from '../lib/checks-file.js';
 import { neonVerifySummary, runNeonVerify } from '../core/neon-verify.js';
 import { neonApi, readNeonAccess, readPointInTime } from './neon-inputs.js';
 import { setVerificationOutputs } from './databases-verify.js';

@@ -7,7 +7,7 @@ import type { RunIO } from '../lib/runtime.js';
 import { ObjectStore } from '../lib/s3.js';
 import { readS3Options } from './s3-inputs.js';
 import { parseQualifiedName } from '../lib/toc.js';
-import { readChecksFile } from '../core/checks-file.js';
+import { readChecksFile } from '../lib/checks-file.js';
 import { recoverRows } from './recover.js';
 import { runVerify, verifySummary, type VerifyOptions } from '../core/verify.js';
 import { RESTORE_STRATEGIES } from '../core/restore-strategy.js';

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { UserError } from './errors.js';
 import type { Compression } from './manifest.js';
 import type { Cancellation } from './cancel.js';
-import { ChildWatch, spawnChild } from './process.js';
+import { ChildWatch, type Processes } from './process.js';
 
 /** The error for a program the pipeline needs that is not installed. */
 export function missingProgram(what: string): UserError {
@@ -24,20 +24,21 @@ export function spawnDumpPipeline(
   env: NodeJS.ProcessEnv,
   compression: Compression,
   level: number,
+  processes: Processes,
   cancel?: Cancellation,
 ): { watches: ChildWatch[]; output: Readable; uncompressedBytes: () => number | undefined } {
   if (compression !== 'zstd') {
-    const dump = spawnChild(pgDumpPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }, cancel);
+    const dump = processes.spawn(pgDumpPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }, cancel);
     return { watches: [new ChildWatch('pg_dump', dump)], output: dump.stdout!, uncompressedBytes: () => undefined };
   }
   // -vv: zstd's last line says how many bytes it read, the size of the dump a restore decompresses.
-  const zstd = spawnChild('zstd', ['-vv', '-c', `-${level}`, '-T0'], { stdio: ['pipe', 'pipe', 'pipe'] }, cancel);
+  const zstd = processes.spawn('zstd', ['-vv', '-c', `-${level}`, '-T0'], { stdio: ['pipe', 'pipe', 'pipe'] }, cancel);
   const zw = new ChildWatch('zstd', zstd);
   // A failed spawn (ENOENT) is known synchronously: never start a pg_dump with nobody reading its output.
   if (zstd.pid === undefined) throw missingProgram('spawn zstd ENOENT');
   let dump;
   try {
-    dump = spawnChild(pgDumpPath, args, { env, stdio: ['ignore', zstd.stdin!, 'pipe'] }, cancel);
+    dump = processes.spawn(pgDumpPath, args, { env, stdio: ['ignore', zstd.stdin!, 'pipe'] }, cancel);
   } finally {
     zstd.stdin!.destroy();
   }

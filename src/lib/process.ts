@@ -29,6 +29,17 @@ export async function run(
   });
 }
 
+/**
+ * The processes port: how the core starts programs (pg_dump, zstd, pg_restore, pg_dumpall). The host's is
+ * `localProcesses`; a test can hand the core its own (a pg_restore that dies halfway) without a fake on the PATH.
+ */
+export interface Processes {
+  spawn: typeof spawnChild;
+  run: typeof run;
+}
+
+export const localProcesses: Processes = { spawn: spawnChild, run };
+
 /** Keeps the last lines of a child's stderr, for error messages, and resolves when the child has exited. */
 export class ChildWatch {
   private tail: string[] = [];

@@ -2,9 +2,6 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type pg from 'pg';
 import { noSpace } from '../../src/core/artifact-fetch.js';
 import { isLimitError } from '../../src/core/neon-snapshots.js';
@@ -79,9 +76,7 @@ describe("Neon's snapshot limit: a 4xx whose own message (not ours, which holds 
 });
 
 describe('creating a role with BYPASSRLS: 42501 means "try without", whatever the text says', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'pba-roles-unit-'));
-  const globals = path.join(dir, 'globals.sql');
-  writeFileSync(globals, 'CREATE ROLE auditor;\nALTER ROLE auditor WITH NOSUPERUSER INHERIT NOLOGIN BYPASSRLS;\n');
+  const globals = 'CREATE ROLE auditor;\nALTER ROLE auditor WITH NOSUPERUSER INHERIT NOLOGIN BYPASSRLS;\n';
   const pgError = (code: string, message: string, detail?: string) =>
     Object.assign(new Error(message), { code, detail });
   const pg15 = pgError('42501', 'must be superuser to create bypassrls users');

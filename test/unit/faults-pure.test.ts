@@ -2,7 +2,7 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { mkdtempSync } from 'node:fs';
-import { readChecksFile } from '../../src/core/checks-file.js';
+import { readChecksFile } from '../../src/lib/checks-file.js';
 import { readState, stateMarker } from '../../src/core/failure-issue.js';
 import { keyProblem } from '../../src/lib/keys.js';
 import { classifyS3, s3Reply } from '../../src/lib/s3.js';

@@ -1,7 +1,7 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { inputError } from '../lib/errors.js';
-import { splitSql } from '../lib/sql-split.js';
+import { inputError } from './errors.js';
+import { splitSql } from './sql-split.js';
 
 /** SQL commands a check may start with: queries, and the statements that set one up. */
 const SQL_COMMANDS =
