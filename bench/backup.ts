@@ -137,9 +137,7 @@ try {
       discardAge: { label: 'pgdump-to-s3 (zstd + age) into the discarding endpoint', runs: [] },
       s3rver: { label: 'pgdump-to-s3 (zstd) into s3rver', runs: [] },
       s3rverAge: { label: 'pgdump-to-s3 (zstd + age) into s3rver', runs: [] },
-      ...(oldBundle
-        ? { old: { label: 'previous build (raw dump through Node) into the discarding endpoint', runs: [] } }
-        : {}),
+      ...(oldBundle ? { old: { label: 'BENCH_OLD_BUNDLE build into the discarding endpoint', runs: [] } } : {}),
     };
     let stored = 0;
     const counts: number[] = [];
