@@ -5,7 +5,7 @@ import { encryptStream } from '../lib/age.js';
 import { DigestStream } from '../lib/digest.js';
 import { inputError, isReported, UserError } from '../lib/errors.js';
 import { backupPrefix, dumpFileName, MANIFEST_NAME, newBackupId } from '../lib/keys.js';
-import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
+import { formatBytes, formatSeconds } from '../lib/log.js';
 import { githubContext, type Artifact, type Compression, type Manifest, type TableCount } from '../lib/manifest.js';
 import { dataStreamArgs, partitionTables, POST_DATA, PRE_DATA, sectionFileName } from '../lib/parallel-plan.js';
 import { retainUntil, type ObjectLockSetting, type ObjectLockWrite } from '../lib/object-lock.js';
@@ -21,7 +21,8 @@ import {
 import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
 import { findPgTool, type PgTool } from '../lib/pgtools.js';
 import { Cancellation, type Undo } from '../lib/cancel.js';
-import { ChildFailure, localProcesses, type ChildWatch, type Processes } from '../lib/process.js';
+import { ChildFailure, type ChildWatch, type Processes } from '../lib/process.js';
+import { operation, type Operation, type OperationDeps } from './operation.js';
 import { missingProgram, spawnDumpPipeline } from '../lib/dump-pipeline.js';
 import { currentWalLsn, snapshotLsnFields } from '../lib/wal-lsn.js';
 import type { ObjectStore, UploadOptions } from '../lib/s3.js';
@@ -29,7 +30,6 @@ import { TOOL } from '../version.js';
 import { RECOVERY_NAME, recoveryMarkdown } from './recovery.js';
 import { captureGlobals, globalsFileName, type GlobalsResult } from './globals.js';
 import { CompletionUnknown, writeManifestChecked } from './completion.js';
-import type { RunContext } from '../lib/run-context.js';
 
 export interface BackupOptions {
   source: PgTarget;
@@ -68,17 +68,7 @@ export function autoPartSizeMiB(databaseBytes: number): number {
   return Math.min(512, Math.max(8, Math.ceil((2 * databaseBytes) / 9000 / MiB)));
 }
 
-export interface BackupDeps {
-  store: ObjectStore;
-  log: Logger;
-  now?: () => Date;
-  /** The run's cancellation (stops pg_dump and zstd, aborts the upload, deletes the partial dump). */
-  cancel?: Cancellation;
-  /** The workflow run, named in the manifest. */
-  run: RunContext;
-  /** How pg_dump, zstd and pg_dumpall are started; the host's by default. */
-  processes?: Processes;
-}
+export type BackupDeps = OperationDeps;
 
 export interface BackupResult {
   manifest: Manifest;
@@ -97,15 +87,8 @@ export interface BackupResult {
 /** Upload parallelism: bounded memory (queueSize x partSize) while keeping the link busy. */
 const UPLOAD_QUEUE = 4;
 
-/** What every stage of a backup shares: the store, the log, the run and its clock. */
-interface BackupRun {
-  store: ObjectStore;
-  log: Logger;
-  cancel: Cancellation;
-  now: () => Date;
-  run: RunContext;
-  processes: Processes;
-}
+/** What every stage of a backup shares: the store, the log, the run, its clock and ports. */
+type BackupRun = Operation;
 
 /** Where one backup goes: its id, prefix and keys (pure: from the options and the start time). */
 interface BackupLayout {
@@ -148,12 +131,7 @@ interface Dumped {
  * reached the store; the snapshot stage owns the source connection.
  */
 export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<BackupResult> {
-  const ctx: BackupRun = {
-    ...deps,
-    cancel: deps.cancel ?? new Cancellation(),
-    now: deps.now ?? (() => new Date()),
-    processes: deps.processes ?? localProcesses,
-  };
+  const ctx: BackupRun = operation(deps);
   const t0 = performance.now();
   const layout = backupLayout(o, ctx.now());
   const source = await openSnapshot(o, layout, ctx);

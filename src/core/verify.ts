@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
-import { Cancellation } from '../lib/cancel.js';
 import {
   checkFreeSpace,
   ChecksumMismatch,
@@ -13,7 +12,7 @@ import {
 } from './artifact-fetch.js';
 import { UserError } from '../lib/errors.js';
 import { compactUtc, databasePrefix } from '../lib/keys.js';
-import { formatBytes, formatSeconds, type Logger } from '../lib/log.js';
+import { formatBytes, formatSeconds } from '../lib/log.js';
 import { githubContext, type Artifact, type Manifest } from '../lib/manifest.js';
 import { mapLimit } from '../lib/map-limit.js';
 import { restorePlan } from '../lib/parallel-plan.js';
@@ -23,8 +22,8 @@ import { exactRowCount, serverVersion as readServerVersion, userTables } from '.
 import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
 import { findPgRestore, pgRestoreTooOld, readArchiveHeader, versionMajor } from '../lib/dump-version.js';
 import type { PgTool } from '../lib/pgtools.js';
-import { ChildWatch, localProcesses, type Processes } from '../lib/process.js';
-import { localFiles, type Files } from '../lib/files.js';
+import { ChildWatch } from '../lib/process.js';
+import { operation, type Operation, type OperationDeps } from './operation.js';
 import type { ObjectStore } from '../lib/s3.js';
 import { summarizeRestoreErrors } from '../lib/extensions.js';
 import { splitSql, statementLabel } from '../lib/sql-split.js';
@@ -40,7 +39,6 @@ import {
 } from './catalog.js';
 import { dropRoles, prepareTarget, type CreateRoles } from './roles.js';
 import { prepareDestination, type Destination, type RestoreStrategy } from './restore-strategy.js';
-import type { RunContext } from '../lib/run-context.js';
 
 export interface VerifyOptions {
   prefix: string;
@@ -126,30 +124,10 @@ export const HARMLESS_RESTORE_ERRORS: RegExp[] = [
 /** A verification failure: the backup, not the input, is at fault. Reported with status=failed. */
 export class VerificationFailed extends UserError {}
 
-export interface VerifyDeps {
-  store: ObjectStore;
-  log: Logger;
-  now?: () => Date;
-  /** The run's cancellation: stops zstd and pg_restore, drops the scratch database. */
-  cancel?: Cancellation;
-  /** The workflow run: named in the verification record and in the markers of the databases it creates. */
-  run: RunContext;
-  /** How zstd and pg_restore are started; the host's by default. */
-  processes?: Processes;
-  /** The work directory, free space, the files it reads; the host's disk by default. */
-  files?: Files;
-}
+export type VerifyDeps = OperationDeps;
 
-/** What every stage of a verification shares: the store, the log, the run and its clock. */
-interface VerifyRun {
-  store: ObjectStore;
-  log: Logger;
-  cancel: Cancellation;
-  now: () => Date;
-  run: RunContext;
-  processes: Processes;
-  files: Files;
-}
+/** What every stage of a verification shares: the store, the log, the run, its clock and ports. */
+type VerifyRun = Operation;
 
 /** The backup a verification restores: its catalogue entry, manifest and restore plan, checked before any work. */
 interface ChosenBackup {
@@ -182,13 +160,7 @@ interface Downloaded {
  * database it restored into.
  */
 export async function runVerify(o: VerifyOptions, deps: VerifyDeps): Promise<VerifyResult> {
-  const ctx: VerifyRun = {
-    ...deps,
-    cancel: deps.cancel ?? new Cancellation(),
-    now: deps.now ?? (() => new Date()),
-    processes: deps.processes ?? localProcesses,
-    files: deps.files ?? localFiles,
-  };
+  const ctx: VerifyRun = operation(deps);
   const startedAt = ctx.now();
   const chosen = await chooseBackup(o, ctx, startedAt);
   const result = emptyResult(chosen, startedAt);
