@@ -7,12 +7,12 @@ import { InputReader, splitList } from '../lib/inputs.js';
 import { githubContext } from '../lib/manifest.js';
 import type { RunIO } from '../lib/runtime.js';
 import { ObjectStore } from '../lib/s3.js';
-import { readS3Options } from './s3-inputs.js';
+import { readS3Options } from './inputs/s3.js';
 import { actionSpec } from '../spec.js';
 import type { Expectation } from '../core/evidence.js';
 import { policyIsEmpty } from '../core/retention.js';
 import { runReport } from '../core/report.js';
-import { readPolicy, readTimeZone } from './retention-inputs.js';
+import { readPolicy, readTimeZone } from './inputs/retention.js';
 
 const EXPECT_FIX =
   'Use the keep-* vocabulary of prune-retention plus `max-age`, e.g. `keep-daily: 30, keep-monthly: 12, max-age: 26h`.';

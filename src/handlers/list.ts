@@ -4,7 +4,7 @@ import { databasePrefix } from '../lib/keys.js';
 import { formatBytes } from '../lib/log.js';
 import type { RunIO } from '../lib/runtime.js';
 import { ObjectStore } from '../lib/s3.js';
-import { readS3Options } from './s3-inputs.js';
+import { readS3Options } from './inputs/s3.js';
 
 /** CLI `list`: every backup of a database with time, size, kind and last verification. */
 export async function listCommand(inputs: InputReader, io: RunIO): Promise<void> {

@@ -5,7 +5,7 @@ import { parseSchedule } from '../lib/neon-schedule.js';
 import { maskConnectionUrl } from '../lib/pg-url.js';
 import type { RunIO } from '../lib/runtime.js';
 import type { InputName } from '../spec.js';
-import { neonApi, readNeonAccess, readPointInTime, rfc3339, type NeonAccess } from './neon-inputs.js';
+import { neonApi, readNeonAccess, readPointInTime, rfc3339, type NeonAccess } from './inputs/neon.js';
 import {
   applyNeonSchedule,
   createNeonSnapshot,

@@ -8,13 +8,13 @@ import { neonDirectHost } from '../lib/neon-endpoint.js';
 import { parsePgUrl } from '../lib/pg-url.js';
 import type { RunIO } from '../lib/runtime.js';
 import { ObjectStore } from '../lib/s3.js';
-import { readS3Options } from './s3-inputs.js';
+import { readS3Options } from './inputs/s3.js';
 import { backupSummary, runBackup, type BackupOptions } from '../core/backup.js';
 import { backupsOutput } from '../core/multi-backup.js';
 import type { DatabaseSelection } from '../core/multi-database.js';
-import { backupDatabases } from './databases-backup.js';
-import { readDatabaseSelection } from './multi-database.js';
-import { readObjectLock } from './object-lock.js';
+import { backupDatabases } from './pgdump-to-s3/databases.js';
+import { readDatabaseSelection } from './inputs/databases.js';
+import { readObjectLock } from './pgdump-to-s3/object-lock.js';
 import { requireBucketObjectLock } from '../lib/object-lock-store.js';
 
 const REFUSED_CLASSES = ['GLACIER', 'DEEP_ARCHIVE'];

@@ -5,7 +5,7 @@ import { inputError, UserError } from '../lib/errors.js';
 import type { InputReader } from '../lib/inputs.js';
 import type { RunIO } from '../lib/runtime.js';
 import { ObjectStore } from '../lib/s3.js';
-import { readS3Options } from './s3-inputs.js';
+import { readS3Options } from './inputs/s3.js';
 import { planRetention } from '../core/retention.js';
 import {
   deletionFailures,
@@ -16,9 +16,9 @@ import {
   type PruneReport,
   type PruneSettings,
 } from '../core/prune.js';
-import { neonApi, readNeonAccess, type NeonAccess } from './neon-inputs.js';
-import { readDatabaseSelection } from './multi-database.js';
-import { readPolicy, readTimeZone } from './retention-inputs.js';
+import { neonApi, readNeonAccess, type NeonAccess } from './inputs/neon.js';
+import { readDatabaseSelection } from './inputs/databases.js';
+import { readPolicy, readTimeZone } from './inputs/retention.js';
 import { failuresError } from '../core/multi-database.js';
 import { pruneStreams } from '../core/prune-streams.js';
 

@@ -5,16 +5,17 @@ import type { InputReader } from '../lib/inputs.js';
 import { parsePgUrl } from '../lib/pg-url.js';
 import type { RunIO } from '../lib/runtime.js';
 import { ObjectStore } from '../lib/s3.js';
-import { readS3Options } from './s3-inputs.js';
+import { readS3Options } from './inputs/s3.js';
 import { parseQualifiedName } from '../lib/toc.js';
 import { readChecksFile } from '../lib/checks-file.js';
-import { recoverRows } from './recover.js';
+import { recoverRows } from './verify-restore/recover.js';
 import { runVerify, verifySummary, type VerifyOptions } from '../core/verify.js';
 import { RESTORE_STRATEGIES } from '../core/restore-strategy.js';
 import type { DatabaseSelection } from '../core/multi-database.js';
-import { setVerificationOutputs, verifyStreams } from './databases-verify.js';
-import { readDatabaseSelection } from './multi-database.js';
-import { neonVerifyAction } from './neon-verify.js';
+import { verifyStreams } from './verify-restore/databases.js';
+import { setVerificationOutputs } from './verify-restore/outputs.js';
+import { readDatabaseSelection } from './inputs/databases.js';
+import { neonVerifyAction } from './verify-restore/neon.js';
 
 export function readVerifyInputs(
   inputs: InputReader,
@@ -107,6 +108,11 @@ export function readVerifyInputs(
   return { options, store: ObjectStore.fromOptions(s3), selection };
 }
 
+/**
+ * The modes read different inputs (`where` and `on-conflict` only for recover, Neon's only for `source: neon`), so
+ * the handler picks the mode first and reads that mode's typed request; each mode has one core entry (runVerify,
+ * runRecover, runNeonVerify, and runVerify per stream for `databases`).
+ */
 export async function verifyRestore(inputs: InputReader, io: RunIO): Promise<void> {
   try {
     if (inputs.oneOf('source', ['s3', 'neon'] as const) === 'neon') return await neonVerifyAction(inputs, io);

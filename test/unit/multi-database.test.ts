@@ -12,7 +12,7 @@ import {
   streamName,
   type ServerDatabase,
 } from '../../src/core/multi-database.js';
-import { readDatabaseSelection } from '../../src/handlers/multi-database.js';
+import { readDatabaseSelection } from '../../src/handlers/inputs/databases.js';
 
 const hash8 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex').slice(0, 8);
 

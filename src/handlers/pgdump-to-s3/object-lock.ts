@@ -1,6 +1,6 @@
-import { inputError } from '../lib/errors.js';
-import type { InputReader } from '../lib/inputs.js';
-import type { LockMode, ObjectLockSetting } from '../lib/object-lock.js';
+import { inputError } from '../../lib/errors.js';
+import type { InputReader } from '../../lib/inputs.js';
+import type { LockMode, ObjectLockSetting } from '../../lib/object-lock.js';
 
 /** S3 accepts retention periods of up to 100 years. */
 const MAX_DAYS = 36500;

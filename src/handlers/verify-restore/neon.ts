@@ -1,12 +1,12 @@
-import { inputError, UserError } from '../lib/errors.js';
-import type { InputReader } from '../lib/inputs.js';
-import type { RunIO } from '../lib/runtime.js';
-import { ObjectStore } from '../lib/s3.js';
-import { readS3Options } from './s3-inputs.js';
-import { readChecksFile } from '../lib/checks-file.js';
-import { neonVerifySummary, runNeonVerify } from '../core/neon-verify.js';
-import { neonApi, readNeonAccess, readPointInTime } from './neon-inputs.js';
-import { setVerificationOutputs } from './databases-verify.js';
+import { inputError, UserError } from '../../lib/errors.js';
+import type { InputReader } from '../../lib/inputs.js';
+import type { RunIO } from '../../lib/runtime.js';
+import { ObjectStore } from '../../lib/s3.js';
+import { readS3Options } from '../inputs/s3.js';
+import { readChecksFile } from '../../lib/checks-file.js';
+import { neonVerifySummary, runNeonVerify } from '../../core/neon-verify.js';
+import { neonApi, readNeonAccess, readPointInTime } from '../inputs/neon.js';
+import { setVerificationOutputs } from './outputs.js';
 
 /** verify-restore with `source: neon`: Neon's point-in-time history checked against an S3 backup's manifest. */
 export async function neonVerifyAction(inputs: InputReader, io: RunIO): Promise<void> {

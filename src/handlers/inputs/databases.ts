@@ -1,6 +1,6 @@
-import { inputError } from '../lib/errors.js';
-import type { InputReader } from '../lib/inputs.js';
-import type { DatabaseSelection } from '../core/multi-database.js';
+import { inputError } from '../../lib/errors.js';
+import type { InputReader } from '../../lib/inputs.js';
+import type { DatabaseSelection } from '../../core/multi-database.js';
 
 /**
  * `databases` and `exclude-databases`, shared by pgdump-to-s3, verify-restore and prune-retention. Undefined when

@@ -1,8 +1,8 @@
-import type { RunIO } from '../lib/runtime.js';
-import type { ObjectStore } from '../lib/s3.js';
-import type { BackupOptions } from '../core/backup.js';
-import { backupsOutput, backupsSummary, runBackups } from '../core/multi-backup.js';
-import { failuresError, sumOf, type DatabaseSelection } from '../core/multi-database.js';
+import type { RunIO } from '../../lib/runtime.js';
+import type { ObjectStore } from '../../lib/s3.js';
+import type { BackupOptions } from '../../core/backup.js';
+import { backupsOutput, backupsSummary, runBackups } from '../../core/multi-backup.js';
+import { failuresError, sumOf, type DatabaseSelection } from '../../core/multi-database.js';
 
 /** pgdump-to-s3 with `databases`: one stream per database, one summary, every failure named at the end. */
 export async function backupDatabases(

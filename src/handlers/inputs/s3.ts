@@ -1,8 +1,8 @@
 // The S3 inputs every action shares (`s3-bucket`, `s3-prefix`, `s3-region`, ...), read and checked in one place
 // so that the adapter in lib/s3.ts never sees action inputs.
-import { inputError } from '../lib/errors.js';
-import type { InputReader } from '../lib/inputs.js';
-import type { S3Options } from '../lib/s3.js';
+import { inputError } from '../../lib/errors.js';
+import type { InputReader } from '../../lib/inputs.js';
+import type { S3Options } from '../../lib/s3.js';
 
 export function readS3Options(inputs: InputReader): S3Options {
   const bucket = inputs.required('s3-bucket');

@@ -1,11 +1,11 @@
 import os from 'node:os';
-import { inputError } from '../lib/errors.js';
-import type { InputReader } from '../lib/inputs.js';
-import { singleExpressionProblem } from '../lib/row-diff.js';
-import type { RunIO } from '../lib/runtime.js';
-import type { ObjectStore } from '../lib/s3.js';
-import { ON_CONFLICT, recoverSummary, runRecover, type RecoverOptions } from '../core/recover.js';
-import type { VerifyOptions } from '../core/verify.js';
+import { inputError } from '../../lib/errors.js';
+import type { InputReader } from '../../lib/inputs.js';
+import { singleExpressionProblem } from '../../lib/row-diff.js';
+import type { RunIO } from '../../lib/runtime.js';
+import type { ObjectStore } from '../../lib/s3.js';
+import { ON_CONFLICT, recoverSummary, runRecover, type RecoverOptions } from '../../core/recover.js';
+import type { VerifyOptions } from '../../core/verify.js';
 
 /** The inputs only `mode: recover` reads; refused here, before anything is downloaded. */
 export function readRecoverInputs(inputs: InputReader, verify: VerifyOptions): RecoverOptions {

@@ -1,11 +1,11 @@
 /** The Neon inputs every Neon-facing action shares: API access, and a point in time. */
-import { inputError } from '../lib/errors.js';
-import type { InputReader } from '../lib/inputs.js';
-import { NeonApi } from '../lib/neon.js';
-import type { RunIO } from '../lib/runtime.js';
-import { LSN_PATTERN } from '../lib/wal-lsn.js';
-import { NEON_API_HOST } from '../spec.js';
-import type { PointInTime } from '../core/neon-snapshot.js';
+import { inputError } from '../../lib/errors.js';
+import type { InputReader } from '../../lib/inputs.js';
+import { NeonApi } from '../../lib/neon.js';
+import type { RunIO } from '../../lib/runtime.js';
+import { LSN_PATTERN } from '../../lib/wal-lsn.js';
+import { NEON_API_HOST } from '../../spec.js';
+import type { PointInTime } from '../../core/neon-snapshot.js';
 
 const PROJECT_ID = /^[a-z0-9-]{1,60}$/;
 

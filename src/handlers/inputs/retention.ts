@@ -1,9 +1,9 @@
 /** The retention inputs (keep-*, timezone), read alike by prune-retention and backup-report's `expect`. */
-import { parseCalendarDuration } from '../lib/duration.js';
-import { inputError } from '../lib/errors.js';
-import type { InputReader } from '../lib/inputs.js';
-import type { InputName } from '../spec.js';
-import { validTimeZone, type RetentionPolicy } from '../core/retention.js';
+import { parseCalendarDuration } from '../../lib/duration.js';
+import { inputError } from '../../lib/errors.js';
+import type { InputReader } from '../../lib/inputs.js';
+import type { InputName } from '../../spec.js';
+import { validTimeZone, type RetentionPolicy } from '../../core/retention.js';
 
 /** The keep-* inputs; `-1` is unlimited; at least one rule is required. */
 export function readPolicy(inputs: InputReader): RetentionPolicy {

@@ -1,7 +1,7 @@
-import { inputError } from '../lib/errors.js';
-import { formatSeconds } from '../lib/log.js';
-import type { RunIO } from '../lib/runtime.js';
-import type { ObjectStore } from '../lib/s3.js';
+import { inputError } from '../../lib/errors.js';
+import { formatSeconds } from '../../lib/log.js';
+import type { RunIO } from '../../lib/runtime.js';
+import type { ObjectStore } from '../../lib/s3.js';
 import {
   cell,
   failuresError,
@@ -10,14 +10,9 @@ import {
   sumOf,
   type DatabaseSelection,
   type StreamFailure,
-} from '../core/multi-database.js';
-import {
-  runVerify,
-  verifySummary,
-  type VerificationOutcome,
-  type VerifyOptions,
-  type VerifyResult,
-} from '../core/verify.js';
+} from '../../core/multi-database.js';
+import { runVerify, verifySummary, type VerifyOptions, type VerifyResult } from '../../core/verify.js';
+import { verificationsOutput } from './outputs.js';
 
 function refuseForSeveral(o: VerifyOptions): void {
   if (o.mode === 'restore')
@@ -82,37 +77,6 @@ export async function verifyStreams(
   await io.summary(verificationsSummary(streams.length, results, run.failures));
   if (failures.length) throw failuresError('Verification', streams.length, failures);
   io.log.info(`Verification of ${streams.length} stream(s) passed.`);
-}
-
-/** The outputs of a verification of one stream, the same for an S3 restore and a Neon point in time. */
-export function setVerificationOutputs(io: RunIO, stream: string, r: VerificationOutcome): void {
-  io.setOutput('verifications', verificationsOutput([{ stream, r }]));
-  io.setOutput('backup-id', r.backupId);
-  io.setOutput('status', r.status);
-  io.setOutput('rto-seconds', r.rtoSeconds.toFixed(1));
-  io.setOutput('rpo-seconds', Math.round(r.rpoSeconds));
-  io.setOutput('tables-checked', r.tablesChecked);
-  io.setOutput('rows-checked', r.rowsChecked);
-  io.setOutput('verification-key', r.verificationKey ?? '');
-}
-
-/** The `verifications` output: one object per stream verified. */
-export function verificationsOutput(
-  results: {
-    stream: string;
-    r: Pick<VerifyResult, 'backupId' | 'status' | 'rtoSeconds' | 'rpoSeconds' | 'verificationKey'>;
-  }[],
-): string {
-  return JSON.stringify(
-    results.map(({ stream, r }) => ({
-      database: stream,
-      'backup-id': r.backupId,
-      status: r.status,
-      'rto-seconds': Number(r.rtoSeconds.toFixed(1)),
-      'rpo-seconds': Math.round(r.rpoSeconds),
-      'verification-key': r.verificationKey ?? '',
-    })),
-  );
 }
 
 function verificationsSummary(
