@@ -12,6 +12,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { exec, parseOutputFile, startPostgres, startS3 } from '../test/harness/index.js';
 import { startDiscardS3 } from '../test/harness/discard-s3.js';
+import { makeTestCa } from '../test/harness/tls.js';
 import {
   actionEnv,
   copyBundle,
@@ -32,7 +33,15 @@ const jobsList = (process.env.BENCH_JOBS ?? '1,2,4').split(',').map(Number);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const oldBundle = process.env.BENCH_OLD_BUNDLE;
 const work = mkdtempSync(path.join(os.tmpdir(), 'bench-backup-'));
-const [pg, s3, discard] = await Promise.all([startPostgres(), startS3(), startDiscardS3()]);
+// The https endpoint is what AWS looks like: TLS, and the CRC32 `s3-checksum: auto` sends to AWS (so the parts
+// sign UNSIGNED-PAYLOAD instead of a second SHA-256 pass; src/lib/payload-signing.ts).
+const ca = makeTestCa('pba-bench-ca');
+const [pg, s3, discard, discardTls] = await Promise.all([
+  startPostgres(),
+  startS3(),
+  startDiscardS3(),
+  startDiscardS3({ tls: ca }),
+]);
 const bucket = await s3.createBucket('bench');
 const pgEnv = { ...process.env, PGPASSWORD: pg.password };
 const keyFile = path.join(work, 'age.key');
@@ -73,17 +82,17 @@ async function sdkFromMemory(bytes: number): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-type Target = 'discard' | 's3rver';
+type Target = 'discard' | 'discard-tls' | 's3rver';
 async function runAction(db: string, target: Target, extra: Record<string, string>, file = actionBundle) {
   const out = path.join(work, 'out');
   writeFileSync(out, '');
   const inputs = {
     'database-url': pg.url(db),
-    's3-bucket': target === 'discard' ? 'discard' : bucket,
-    's3-endpoint': target === 'discard' ? discard.endpoint : s3.endpoint,
+    's3-bucket': target === 's3rver' ? bucket : 'discard',
+    's3-endpoint': { discard: discard.endpoint, 'discard-tls': discardTls.endpoint, s3rver: s3.endpoint }[target],
     's3-force-path-style': 'true',
     's3-prefix': 'postgres-backups',
-    's3-checksum': 'auto',
+    's3-checksum': target === 'discard-tls' ? 'always' : 'auto',
     'storage-class': 'STANDARD',
     sse: 'AES256',
     compression: 'zstd',
@@ -92,7 +101,11 @@ async function runAction(db: string, target: Target, extra: Record<string, strin
     globals: 'true',
     ...extra,
   };
-  const r = await timed(process.execPath, [file], actionEnv(inputs, { ...s3.env, GITHUB_OUTPUT: out }));
+  const r = await timed(
+    process.execPath,
+    [file],
+    actionEnv(inputs, { ...s3.env, GITHUB_OUTPUT: out, NODE_EXTRA_CA_CERTS: ca.caFile }),
+  );
   if (r.code !== 0) throw new Error(`action failed: ${r.stderr}`);
   const outputs = parseOutputFile(readFileSync(out, 'utf8'));
   return { ...r, bytes: Number(outputs.bytes) };
@@ -135,9 +148,18 @@ try {
       limit: { label: '**limit**: `pg_dump -Fc -Z0 \\| zstd -1 -T0 \\| sha256sum`', runs: [] },
       discard: { label: 'pgdump-to-s3 (zstd) into the discarding endpoint', runs: [] },
       discardAge: { label: 'pgdump-to-s3 (zstd + age) into the discarding endpoint', runs: [] },
+      discardTls: {
+        label: 'pgdump-to-s3 (zstd) into the discarding endpoint over https, CRC32 (as on AWS)',
+        runs: [],
+      },
       s3rver: { label: 'pgdump-to-s3 (zstd) into s3rver', runs: [] },
       s3rverAge: { label: 'pgdump-to-s3 (zstd + age) into s3rver', runs: [] },
-      ...(oldBundle ? { old: { label: 'BENCH_OLD_BUNDLE build into the discarding endpoint', runs: [] } } : {}),
+      ...(oldBundle
+        ? {
+            old: { label: 'BENCH_OLD_BUNDLE build into the discarding endpoint', runs: [] },
+            oldTls: { label: 'BENCH_OLD_BUNDLE build over https, CRC32', runs: [] },
+          }
+        : {}),
     };
     let stored = 0;
     const counts: number[] = [];
@@ -151,9 +173,13 @@ try {
       stored = d.bytes;
       rows.discard!.runs.push(d);
       rows.discardAge!.runs.push(await runAction(db, 'discard', { 'age-recipients': recipient }));
+      rows.discardTls!.runs.push(await runAction(db, 'discard-tls', {}));
       rows.s3rver!.runs.push(await runAction(db, 's3rver', {}));
       rows.s3rverAge!.runs.push(await runAction(db, 's3rver', { 'age-recipients': recipient }));
-      if (oldBundle) rows.old!.runs.push(await runAction(db, 'discard', {}, oldBundle));
+      if (oldBundle) {
+        rows.old!.runs.push(await runAction(db, 'discard', {}, oldBundle));
+        rows.oldTls!.runs.push(await runAction(db, 'discard-tls', {}, oldBundle));
+      }
       const t0 = performance.now();
       await pg.query('SELECT count(*) FROM ONLY random_text', db);
       counts.push((performance.now() - t0) / 1000);
@@ -234,6 +260,6 @@ try {
     process.stdout.write(report[report.length - 1] + '\n');
   }
 } finally {
-  await Promise.all([pg.stop(), s3.stop(), discard.stop()]);
+  await Promise.all([pg.stop(), s3.stop(), discard.stop(), discardTls.stop()]);
   rmSync(work, { recursive: true, force: true });
 }

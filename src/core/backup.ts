@@ -136,10 +136,15 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
   const layout = backupLayout(o, ctx.now());
   const source = await openSnapshot(o, layout, ctx);
   // Keys of this backup that may have reached the store: deleted on failure, never once a manifest may exist.
-  const keys: string[] = [];
+  const keys: string[] = o.globals ? [layout.globalsKey] : [];
+  // The roles are not part of the snapshot, so pg_dumpall runs beside the dump instead of after it. It never
+  // rejects (a failure is a note in the manifest), and it is awaited before anything is deleted, so its object
+  // cannot land after the clean-up.
+  const globalsRun = globalsStage(o, layout, source.pgDump, ctx);
+  globalsRun.catch(() => undefined); // a bug's rejection is surfaced where it is awaited, not as an unhandled one
   try {
     const dumped = await dumpStage(o, layout, source, keys, ctx);
-    const globals = await globalsStage(o, layout, source.pgDump, ctx);
+    const globals = await globalsRun;
     const manifest = backupManifest(o, layout, source, dumped, globals, ctx);
     const sealed = await sealStage(o, layout, manifest, ctx);
     dumped.undo.dismiss();
@@ -161,10 +166,11 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
       manifestConfirmedBy: sealed.manifestConfirmedBy,
     };
   } catch (e) {
+    await globalsRun;
     // Never delete the dump while a manifest naming it may exist.
     if (keys.length && !(e instanceof CompletionUnknown)) {
       // Best effort: a partial dump object is harmless without a manifest, but need not linger.
-      await ctx.store.deleteKeys([...keys, layout.globalsKey, layout.prefix + RECOVERY_NAME]).catch(() => undefined);
+      await ctx.store.deleteKeys([...keys, layout.prefix + RECOVERY_NAME]).catch(() => undefined);
     }
     throw e;
   } finally {

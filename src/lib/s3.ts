@@ -13,6 +13,7 @@ import {
 import type { Cancellation } from './cancel.js';
 import type { Readable } from 'node:stream';
 import { addContentMd5ForLockedWrites } from './content-md5.js';
+import { signUnsignedPayloadOverTls } from './payload-signing.js';
 import { FaultError, isReported, UserError, type ServiceReply } from './errors.js';
 import { lockParams, type ObjectLockWrite } from './object-lock.js';
 import { PooledUpload } from './multipart.js';
@@ -151,6 +152,7 @@ export class ObjectStore {
       { step: 'initialize', name: 'pbaCountRetries' },
     );
     addContentMd5ForLockedWrites(client);
+    signUnsignedPayloadOverTls(client);
   }
 
   private countAttempts(attempts: number | undefined) {

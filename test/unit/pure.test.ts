@@ -1,3 +1,4 @@
+import { payloadHashOverride } from '../../src/lib/payload-signing.js';
 import { parseCalendarDuration, parseDurationSeconds, subtractCalendarDuration } from '../../src/lib/duration.js';
 import { UserError } from '../../src/lib/errors.js';
 import { splitList } from '../../src/lib/inputs.js';
@@ -334,5 +335,33 @@ describe('age encryption (header by age-encryption, payload sealed natively)', (
     const d = new Decrypter();
     d.addIdentity(identity);
     await expect(d.decrypt(new Uint8Array(sealed))).rejects.toThrow();
+  });
+});
+
+describe('payloadHashOverride: what an upload signs instead of its SHA-256', () => {
+  const crc = { 'x-amz-checksum-crc32': 'AAAAAA==' };
+  test.each([
+    ['UploadPart over https with a CRC32', 'UploadPartCommand', 'https:', crc, 'UNSIGNED-PAYLOAD'],
+    ['PutObject over https with a CRC32', 'PutObjectCommand', 'https:', crc, 'UNSIGNED-PAYLOAD'],
+    [
+      'a checksum header in any case',
+      'UploadPartCommand',
+      'https:',
+      { 'X-Amz-Checksum-Crc32': 'AAAAAA==' },
+      'UNSIGNED-PAYLOAD',
+    ],
+    ['over https without a checksum', 'UploadPartCommand', 'https:', {}, undefined],
+    ['over plain http with a CRC32', 'UploadPartCommand', 'http:', crc, undefined],
+    ['a payload hash already set', 'PutObjectCommand', 'https:', { ...crc, 'x-amz-content-sha256': 'abc' }, undefined],
+    [
+      'a write without a body to spare (CompleteMultipartUpload)',
+      'CompleteMultipartUploadCommand',
+      'https:',
+      crc,
+      undefined,
+    ],
+    ['no command name', undefined, 'https:', crc, undefined],
+  ])('%s', (_name, command, protocol, headers, expected) => {
+    expect(payloadHashOverride(command, { protocol, headers })).toBe(expected);
   });
 });
