@@ -166,7 +166,7 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
       manifestConfirmedBy: sealed.manifestConfirmedBy,
     };
   } catch (e) {
-    await globalsRun;
+    await globalsRun.catch(() => undefined); // the dump's error is the one to report
     // Never delete the dump while a manifest naming it may exist.
     if (keys.length && !(e instanceof CompletionUnknown)) {
       // Best effort: a partial dump object is harmless without a manifest, but need not linger.
