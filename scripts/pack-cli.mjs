@@ -59,10 +59,13 @@ function githubRepository() {
 const rootPkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
 const bundle = path.join(bundleDir, 'index.js');
 if (!existsSync(bundle)) fail(`${path.relative(root, bundle)} is missing; run \`npm run build\` first.`);
-const code = readFileSync(bundle, 'utf8');
-
 // The bundle must be self-contained: everything it loads is a Node built-in, one of its own files, or optional.
+// Its chunks (modules it loads on first use) are read too.
 const bundleFiles = readdirSync(bundleDir).filter((f) => f !== 'package.json');
+const code = bundleFiles
+  .filter((f) => /\.c?js$/.test(f))
+  .map((f) => readFileSync(path.join(bundleDir, f), 'utf8'))
+  .join('\n');
 const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 const loaded = [
   ...code.matchAll(/\bcreateRequire\(import\.meta\.url\)\("([^"]+)"\)/g),

@@ -19,7 +19,7 @@ import {
   userTables,
 } from '../lib/pg-catalog.js';
 import { libpqEnv, urlWithoutPassword, type PgTarget } from '../lib/pg-url.js';
-import { findPgTool, type PgTool } from '../lib/pgtools.js';
+import { findPgTool, installedPgTools, type PgTool } from '../lib/pgtools.js';
 import { Cancellation, type Undo } from '../lib/cancel.js';
 import { ChildFailure, type ChildWatch, type Processes } from '../lib/process.js';
 import { operation, type Operation, type OperationDeps } from './operation.js';
@@ -200,6 +200,9 @@ function backupLayout(o: BackupOptions, started: Date): BackupLayout {
  * `close`, after the dump stage has committed it.
  */
 async function openSnapshot(o: BackupOptions, layout: BackupLayout, { log, now }: BackupRun): Promise<OpenSnapshot> {
+  // The search for pg_dump (a `--version` of every copy) overlaps the connection: it needs no server version.
+  const installed = o.pgDumpPath ? undefined : installedPgTools('pg_dump');
+  installed?.catch(() => undefined); // awaited below, unless the connection fails first
   const client = await connectPg(o.source, 'database-url');
   const close = () => client.end().catch(() => undefined);
   try {
@@ -209,6 +212,7 @@ async function openSnapshot(o: BackupOptions, layout: BackupLayout, { log, now }
       major,
       serverVersion,
       o.pgDumpPath ? { input: 'pg-dump-path', path: o.pgDumpPath } : undefined,
+      installed,
     );
     const where = `${o.source.host}:${o.source.port}/${o.source.database}`;
     log.info(
@@ -217,6 +221,9 @@ async function openSnapshot(o: BackupOptions, layout: BackupLayout, { log, now }
     await checkSchemaPatterns(client, o);
     const lsnBefore = await currentWalLsn(client);
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    // The exact counts run in this transaction beside pg_dump: without parallel workers, which would take CPU
+    // from the dump (three processes scanning one index for about twice the CPU of one) and worker slots from the server.
+    await client.query('SET LOCAL max_parallel_workers_per_gather = 0');
     const snapshot = (await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
     const snapshotAt = now();
     const snapshotLsn = lsnBefore ? snapshotLsnFields(lsnBefore, (await currentWalLsn(client))!) : {};

@@ -10,20 +10,8 @@
  * then tagged. Every request goes through the client's retry policy (src/lib/s3.ts `S3_RETRY`); the part buffers
  * are whole buffers, so a retried part is sent again from memory.
  */
-import {
-  AbortMultipartUploadCommand,
-  ChecksumAlgorithm,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  PutObjectCommand,
-  PutObjectTaggingCommand,
-  UploadPartCommand,
-  type CompletedPart,
-  type PutObjectCommandInput,
-  type S3Client,
-  type Tag,
-  type UploadPartCommandInput,
-} from '@aws-sdk/client-s3';
+import type { CompletedPart, PutObjectCommandInput, Tag, UploadPartCommandInput } from '@aws-sdk/client-s3';
+import type { S3Connection } from './s3.js';
 
 /** S3's limit on the parts of one multipart upload. */
 export const MAX_PARTS = 10_000;
@@ -79,7 +67,7 @@ export class PooledUpload {
   private readonly controller = new AbortController();
 
   constructor(
-    private readonly client: S3Client,
+    private readonly s3: S3Connection,
     private readonly params: ObjectParams,
     private readonly o: {
       partSizeBytes: number;
@@ -117,15 +105,18 @@ export class PooledUpload {
     }
     this.inputEnded = true;
     if (number === 0) {
-      await this.client.send(new PutObjectCommand({ ...this.params, Body: part.subarray(0, fill) }), this.signal());
+      await this.s3.client.send(
+        new this.s3.sdk.PutObjectCommand({ ...this.params, Body: part.subarray(0, fill) }),
+        this.signal(),
+      );
     } else {
       if (fill > 0) this.startPart(number + 1, part, fill);
       else this.pool.give(part);
       await this.settled();
       this.throwIfFailed();
       this.parts.sort((a, b) => a.PartNumber! - b.PartNumber!);
-      await this.client.send(
-        new CompleteMultipartUploadCommand({
+      await this.s3.client.send(
+        new this.s3.sdk.CompleteMultipartUploadCommand({
           Bucket: this.params.Bucket,
           Key: this.params.Key,
           UploadId: this.uploadId,
@@ -135,8 +126,8 @@ export class PooledUpload {
       );
     }
     if (this.o.tags?.length)
-      await this.client.send(
-        new PutObjectTaggingCommand({
+      await this.s3.client.send(
+        new this.s3.sdk.PutObjectTaggingCommand({
           Bucket: this.params.Bucket,
           Key: this.params.Key,
           Tagging: { TagSet: this.o.tags },
@@ -155,8 +146,12 @@ export class PooledUpload {
     await this.settled();
     await this.creating?.catch(() => undefined);
     if (this.uploadId)
-      await this.client.send(
-        new AbortMultipartUploadCommand({ Bucket: this.params.Bucket, Key: this.params.Key, UploadId: this.uploadId }),
+      await this.s3.client.send(
+        new this.s3.sdk.AbortMultipartUploadCommand({
+          Bucket: this.params.Bucket,
+          Key: this.params.Key,
+          UploadId: this.uploadId,
+        }),
       );
   }
 
@@ -176,9 +171,9 @@ export class PooledUpload {
     this.creating ??= (async () => {
       const create = { ...this.params };
       // As lib-storage: a client that sends checksums declares the algorithm for the whole upload.
-      if ((await this.client.config.requestChecksumCalculation()) === 'WHEN_SUPPORTED')
-        create.ChecksumAlgorithm ??= ChecksumAlgorithm.CRC32;
-      const out = await this.client.send(new CreateMultipartUploadCommand(create), this.signal());
+      if ((await this.s3.client.config.requestChecksumCalculation()) === 'WHEN_SUPPORTED')
+        create.ChecksumAlgorithm ??= 'CRC32';
+      const out = await this.s3.client.send(new this.s3.sdk.CreateMultipartUploadCommand(create), this.signal());
       if (!out.UploadId) throw new Error('CreateMultipartUpload answered without an UploadId');
       this.uploadId = out.UploadId;
       return out.UploadId;
@@ -198,7 +193,7 @@ export class PooledUpload {
         PartNumber: number,
         Body: buffer.subarray(0, length),
       } as UploadPartCommandInput;
-      const out = await this.client.send(new UploadPartCommand(input), this.signal());
+      const out = await this.s3.client.send(new this.s3.sdk.UploadPartCommand(input), this.signal());
       if (!out.ETag) throw new Error(`UploadPart ${number} answered without an ETag`);
       this.parts.push({
         PartNumber: number,

@@ -1,5 +1,4 @@
 /** What the store holds about S3 Object Lock: the bucket setting, and an object's retention. */
-import { GetObjectLockConfigurationCommand, GetObjectRetentionCommand } from '@aws-sdk/client-s3';
 import { UserError } from './errors.js';
 import type { LockMode, ObjectLockSetting } from './object-lock.js';
 import { classifyS3, s3Reply, type ObjectStore } from './s3.js';
@@ -10,7 +9,8 @@ import { classifyS3, s3Reply, type ObjectStore } from './s3.js';
  */
 export async function bucketObjectLock(store: ObjectStore): Promise<'enabled' | 'disabled' | 'denied' | 'unsupported'> {
   try {
-    const out = await store.client.send(new GetObjectLockConfigurationCommand({ Bucket: store.bucket }));
+    const { sdk, client } = await store.open();
+    const out = await client.send(new sdk.GetObjectLockConfigurationCommand({ Bucket: store.bucket }));
     return out.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled' ? 'enabled' : 'disabled';
   } catch (e) {
     const reply = s3Reply(e);
@@ -53,7 +53,8 @@ export async function objectRetention(
   key: string,
 ): Promise<{ mode: LockMode; retainUntil: Date } | undefined> {
   try {
-    const out = await store.client.send(new GetObjectRetentionCommand({ Bucket: store.bucket, Key: key }));
+    const { sdk, client } = await store.open();
+    const out = await client.send(new sdk.GetObjectRetentionCommand({ Bucket: store.bucket, Key: key }));
     const r = out.Retention;
     if (!r?.Mode || !r.RetainUntilDate) return undefined;
     return { mode: r.Mode.toLowerCase() as LockMode, retainUntil: new Date(r.RetainUntilDate) };

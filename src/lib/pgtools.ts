@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { inputError, UserError } from './errors.js';
 import { run } from './process.js';
@@ -55,27 +55,49 @@ export function pgdgInstallHint(major: number): string {
   return `On GitHub's Ubuntu runners install the PGDG client: \`sudo apt-get install -y postgresql-common && sudo /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y && sudo apt-get install -y postgresql-client-${major}\`; elsewhere install PostgreSQL ${major} client tools`;
 }
 
-/** Every installed copy of `tool`, one per major version (the first found on PATH, then in the usual places). */
+/**
+ * Every installed copy of `tool`, one per major version: the first found on PATH, then in the usual places. A
+ * dispatcher (a file of another name linked as `tool`: Debian's /usr/bin/pg_dump is pg_wrapper, a Perl script that
+ * costs ~70 ms on every start and picks a version itself) is asked only when no binary of the tool's own name is
+ * installed: it runs one of those. Copies that are one file (/bin and /usr/bin) are asked once, and all at once.
+ */
 export async function installedPgTools(tool: string): Promise<PgTool[]> {
-  const found: PgTool[] = [];
+  const files = new Map<string, string>(); // real path -> first path found
   for (const dir of candidateDirs()) {
     const file = path.join(dir, tool);
-    if (!existsSync(file)) continue;
-    const p = await probePgTool(file);
-    if (p && !found.some((f) => f.major === p.major)) found.push(p);
+    const real = realPath(file);
+    if (real && !files.has(real)) files.set(real, file);
   }
-  return found;
+  const found = [...files].map(([real, file]) => ({ file, direct: path.basename(real) === tool }));
+  const direct = found.filter((f) => f.direct);
+  const asked = await Promise.all((direct.length ? direct : found).map((f) => probePgTool(f.file)));
+  return onePerMajor(asked.filter((t): t is PgTool => t !== undefined));
+}
+
+/** Pure: the first tool found of each major, in the order found. */
+export function onePerMajor(found: PgTool[]): PgTool[] {
+  return found.filter((t, i) => found.findIndex((f) => f.major === t.major) === i);
+}
+
+function realPath(file: string): string | undefined {
+  try {
+    return realpathSync(file);
+  } catch {
+    return undefined; // absent, or a dangling link
+  }
 }
 
 /**
  * Finds `tool` (pg_dump, pg_restore) whose major version is at least the server's and closest to it.
- * `explicitPath` (an input) wins, but is still checked against the server's version.
+ * `explicitPath` (an input) wins, but is still checked against the server's version. `installed` lets the caller
+ * start the search before it knows the server's version (it overlaps the connection).
  */
 export async function findPgTool(
   tool: 'pg_dump' | 'pg_restore',
   needMajor: number,
   serverVersion: string,
   explicit?: { input: string; path: string },
+  installed?: Promise<PgTool[]>,
 ): Promise<PgTool> {
   const installHint = pgdgInstallHint(needMajor);
   if (explicit) {
@@ -93,7 +115,7 @@ export async function findPgTool(
     }
     return found;
   }
-  const found = await installedPgTools(tool);
+  const found = await (installed ?? installedPgTools(tool));
   const usable = found.filter((f) => f.major >= needMajor).sort((a, b) => a.major - b.major);
   if (usable[0]) return usable[0];
   const seen = found.length ? found.map((f) => `${f.version} (${f.path})`).join(', ') : 'none';

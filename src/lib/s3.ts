@@ -1,15 +1,4 @@
-import {
-  AbortMultipartUploadCommand,
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  type ServerSideEncryption,
-  type StorageClass,
-} from '@aws-sdk/client-s3';
+import type { S3Client, ServerSideEncryption, StorageClass } from '@aws-sdk/client-s3';
 import type { Cancellation } from './cancel.js';
 import type { Readable } from 'node:stream';
 import { addContentMd5ForLockedWrites } from './content-md5.js';
@@ -17,6 +6,7 @@ import { signUnsignedPayloadOverTls } from './payload-signing.js';
 import { FaultError, isReported, UserError, type ServiceReply } from './errors.js';
 import { lockParams, type ObjectLockWrite } from './object-lock.js';
 import { PooledUpload } from './multipart.js';
+import { loadS3Sdk, type S3Sdk } from './s3-sdk.js';
 
 /** Where backups live and how to talk to the store; read from the actions' inputs by `readS3Options`. */
 export interface S3Options {
@@ -38,9 +28,9 @@ export interface S3Options {
  */
 export const S3_RETRY = { mode: 'standard', maxAttempts: 6 } as const;
 
-export function createS3Client(o: S3Options): S3Client {
+export function createS3Client(sdk: S3Sdk, o: S3Options): S3Client {
   const mode = o.checksum === 'when-required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
-  return new S3Client({
+  return new sdk.S3Client({
     region: o.region,
     endpoint: o.endpoint,
     forcePathStyle: o.forcePathStyle,
@@ -132,12 +122,25 @@ export interface UploadOptions {
 export class ObjectStore {
   /** Requests sent again by the SDK's retries, over this store's life: the backup summary reports it. */
   retries = 0;
+  private opened: Promise<S3Connection> | undefined;
 
+  /** `client`: a client, or how to make one once the SDK has loaded (on the first request; src/lib/s3-sdk.ts). */
   constructor(
-    readonly client: S3Client,
+    private readonly client: S3Client | ((sdk: S3Sdk) => S3Client),
     readonly bucket: string,
     private readonly endpointLabel = 'AWS S3',
-  ) {
+  ) {}
+
+  /** The SDK and this store's client, with our middleware: loaded and made on the first call. */
+  open(): Promise<S3Connection> {
+    return (this.opened ??= loadS3Sdk().then((sdk) => {
+      const client = typeof this.client === 'function' ? this.client(sdk) : this.client;
+      this.instrument(client);
+      return { sdk, client };
+    }));
+  }
+
+  private instrument(client: S3Client) {
     client.middlewareStack.add(
       (next) => async (args) => {
         try {
@@ -160,7 +163,7 @@ export class ObjectStore {
   }
 
   static fromOptions(o: S3Options): ObjectStore {
-    return new ObjectStore(createS3Client(o), o.bucket, o.endpoint ?? 'AWS S3');
+    return new ObjectStore((sdk) => createS3Client(sdk, o), o.bucket, o.endpoint ?? 'AWS S3');
   }
 
   /**
@@ -176,7 +179,7 @@ export class ObjectStore {
     o: UploadOptions,
   ): Promise<{ bytes: number; confirmedBy: 'reply' | 'head' }> {
     const upload = new PooledUpload(
-      this.client,
+      await this.open(),
       {
         Bucket: this.bucket,
         Key: key,
@@ -222,10 +225,17 @@ export class ObjectStore {
     }
   }
 
+  /** Runs `request` once the SDK has loaded and the client is made. */
+  private async s3<T>(request: (c: S3Connection) => Promise<T>): Promise<T> {
+    return request(await this.open());
+  }
+
   /** The size of an object, or undefined when it does not exist; other errors are thrown. */
   async headBytes(key: string): Promise<number | undefined> {
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      const out = await this.s3(({ sdk, client }) =>
+        client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: key })),
+      );
       return out.ContentLength ?? 0;
     } catch (e) {
       if (classifyS3(s3Reply(e)) === 'not-found') return undefined;
@@ -237,7 +247,9 @@ export class ObjectStore {
   async getBytes(key: string): Promise<Buffer | undefined> {
     let out;
     try {
-      out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      out = await this.s3(({ sdk, client }) =>
+        client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: key })),
+      );
     } catch (e) {
       if (classifyS3(s3Reply(e)) === 'not-found') return undefined;
       throw this.translate(e, key);
@@ -252,16 +264,18 @@ export class ObjectStore {
 
   async putJson(key: string, value: unknown, sse?: UploadOptions['sse'], lock?: ObjectLockWrite): Promise<void> {
     try {
-      await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          Body: ObjectStore.jsonBytes(value),
-          ContentType: 'application/json',
-          ServerSideEncryption: sse?.mode as ServerSideEncryption | undefined,
-          SSEKMSKeyId: sse?.kmsKeyId,
-          ...lockParams(lock),
-        }),
+      await this.s3(({ sdk, client }) =>
+        client.send(
+          new sdk.PutObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            Body: ObjectStore.jsonBytes(value),
+            ContentType: 'application/json',
+            ServerSideEncryption: sse?.mode as ServerSideEncryption | undefined,
+            SSEKMSKeyId: sse?.kmsKeyId,
+            ...lockParams(lock),
+          }),
+        ),
       );
     } catch (e) {
       throw this.translate(e, key);
@@ -276,16 +290,18 @@ export class ObjectStore {
     lock?: ObjectLockWrite,
   ): Promise<void> {
     try {
-      await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          Body: body,
-          ContentType: contentType,
-          ServerSideEncryption: sse?.mode as ServerSideEncryption | undefined,
-          SSEKMSKeyId: sse?.kmsKeyId,
-          ...lockParams(lock),
-        }),
+      await this.s3(({ sdk, client }) =>
+        client.send(
+          new sdk.PutObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            Body: body,
+            ContentType: contentType,
+            ServerSideEncryption: sse?.mode as ServerSideEncryption | undefined,
+            SSEKMSKeyId: sse?.kmsKeyId,
+            ...lockParams(lock),
+          }),
+        ),
       );
     } catch (e) {
       throw this.translate(e, key);
@@ -294,7 +310,9 @@ export class ObjectStore {
 
   async getStream(key: string): Promise<{ body: Readable; bytes: number }> {
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const out = await this.s3(({ sdk, client }) =>
+        client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: key })),
+      );
       return { body: out.Body as Readable, bytes: out.ContentLength ?? -1 };
     } catch (e) {
       throw this.translate(e, key);
@@ -315,8 +333,8 @@ export class ObjectStore {
     do {
       let page;
       try {
-        page = await this.client.send(
-          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+        page = await this.s3(({ sdk, client }) =>
+          client.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token })),
         );
       } catch (e) {
         throw this.translate(e, prefix);
@@ -343,11 +361,13 @@ export class ObjectStore {
     for (let i = 0; i < keys.length; i += 1000) {
       const batch = keys.slice(i, i + 1000);
       try {
-        const out = await this.client.send(
-          new DeleteObjectsCommand({
-            Bucket: this.bucket,
-            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
-          }),
+        const out = await this.s3(({ sdk, client }) =>
+          client.send(
+            new sdk.DeleteObjectsCommand({
+              Bucket: this.bucket,
+              Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+            }),
+          ),
         );
         for (const err of out.Errors ?? [])
           failures.push({
@@ -371,13 +391,15 @@ export class ObjectStore {
     for (;;) {
       let page;
       try {
-        page = await this.client.send(
-          new ListMultipartUploadsCommand({
-            Bucket: this.bucket,
-            Prefix: prefix,
-            KeyMarker: keyMarker,
-            UploadIdMarker: uploadIdMarker,
-          }),
+        page = await this.s3(({ sdk, client }) =>
+          client.send(
+            new sdk.ListMultipartUploadsCommand({
+              Bucket: this.bucket,
+              Prefix: prefix,
+              KeyMarker: keyMarker,
+              UploadIdMarker: uploadIdMarker,
+            }),
+          ),
         );
       } catch (e) {
         throw this.translate(e, prefix);
@@ -393,7 +415,9 @@ export class ObjectStore {
 
   async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
     try {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }));
+      await this.s3(({ sdk, client }) =>
+        client.send(new sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId })),
+      );
     } catch (e) {
       throw this.translate(e, key);
     }
@@ -439,6 +463,12 @@ export class ObjectStore {
         return e instanceof Error ? e : new Error(String(e));
     }
   }
+}
+
+/** A store's loaded SDK and client. */
+export interface S3Connection {
+  sdk: S3Sdk;
+  client: S3Client;
 }
 
 export interface DeleteFailure {

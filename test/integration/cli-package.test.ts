@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from '../harness/run-action.js';
@@ -14,11 +14,11 @@ delete env.GITHUB_SERVER_URL; // the repository URL asserted below is github.com
 let tmp: string;
 let tarball: string;
 
-function run(command: string, args: string[], cwd = tmp) {
+function run(command: string, args: string[], cwd = tmp, extra: NodeJS.ProcessEnv = {}) {
   const r = spawnSync(command, args, {
     cwd,
     encoding: 'utf8',
-    env: { ...env, npm_config_cache: path.join(tmp, 'cache') },
+    env: { ...env, npm_config_cache: path.join(tmp, 'cache'), ...extra },
   });
   if (r.error) throw r.error;
   return { code: r.status, out: r.stdout, err: r.stderr };
@@ -44,9 +44,12 @@ test('the script prints the tarball it wrote, named as npm names it', () => {
   expect(tarball).toBe(path.join(tmp, 'out', `postgres-backup-${version}.tgz`));
 });
 
-test('the tarball holds the bundle, its map, register and licenses, the bin, package.json, README and LICENSE', () => {
+test('the tarball holds the bundle and its chunks, maps, register and licenses, the bin, package.json, README and LICENSE', () => {
   const r = run('tar', ['-tzf', tarball]);
   expect(r.code).toBe(0);
+  // The chunks are the modules the CLI loads on first use (the S3 SDK, age): numbered by the bundler.
+  const chunks = readdirSync(path.join(repoRoot, 'dist', 'cli')).filter((f) => /^\d+\.index\.js(\.map)?$/.test(f));
+  expect(chunks.length).toBeGreaterThanOrEqual(4);
   expect(r.out.split('\n').filter(Boolean).sort()).toEqual(
     [
       'LICENSE',
@@ -57,7 +60,10 @@ test('the tarball holds the bundle, its map, register and licenses, the bin, pac
       'licenses.txt',
       'package.json',
       'sourcemap-register.cjs',
-    ].map((f) => `package/${f}`),
+      ...chunks,
+    ]
+      .sort()
+      .map((f) => `package/${f}`),
   );
 });
 
@@ -98,6 +104,23 @@ test('installed offline with npm install -g, postgres-backup prints its version 
   expect(run(bin, ['list', '--help'], os.tmpdir()).out).toContain('--s3-bucket <value> (required)');
   const bad = run(bin, ['frobnicate'], os.tmpdir());
   expect([bad.code, /Unknown command "frobnicate"/.test(bad.err)]).toEqual([1, true]);
+
+  // A command that talks to S3 loads the SDK's chunk from the installed package: a store that is not there is a
+  // fault it explains, not a missing module.
+  const store = [
+    '--s3-bucket',
+    'backups',
+    '--s3-endpoint',
+    'http://127.0.0.1:9',
+    '--s3-force-path-style',
+    'true',
+    '--database',
+    'app',
+  ];
+  const creds = { AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'x', AWS_REGION: 'us-east-1', AWS_MAX_ATTEMPTS: '1' };
+  const list = run(bin, ['list', ...store], os.tmpdir(), creds);
+  expect([list.code === 0, list.err]).toEqual([false, expect.stringMatching(/could not be reached/)]);
+  expect(list.err).not.toMatch(/Cannot find module|ERR_MODULE_NOT_FOUND|\n\s+at /);
 });
 
 test('run from the tarball with npx --package, as the README shows for a release asset', () => {

@@ -44,7 +44,7 @@ async function writesThrough(endpoint: DiscardS3, checksums: 'WHEN_SUPPORTED' | 
   const up = await store.uploadStream(`${key}/dump`, Readable.from([data]), { partSizeBytes: PART, queueSize: 2 });
   expect(up.bytes).toBe(data.length);
   await store.putText(`${key}/manifest.json`, '{"formatVersion":1}', 'application/json');
-  store.client.destroy();
+  (await store.open()).client.destroy();
   return endpoint.writes().filter((w) => w.key.startsWith(`${key}/`));
 }
 
