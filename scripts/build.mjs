@@ -24,7 +24,11 @@ function licenses(packageDirs) {
   const entries = packageDirs.map((dir) => {
     const pkg = JSON.parse(readFileSync(path.join(root, dir, 'package.json'), 'utf8'));
     const file = readdirSync(path.join(root, dir)).find((f) => /^(licen[cs]e|copying)/i.test(f));
-    const text = file ? readFileSync(path.join(root, dir, file), 'utf8').replace(/^\s*\n/, '').trimEnd() : '';
+    const text = file
+      ? readFileSync(path.join(root, dir, file), 'utf8')
+          .replace(/^\s*\n/, '')
+          .trimEnd()
+      : '';
     const licence = typeof pkg.license === 'string' ? pkg.license : (pkg.license?.type ?? 'UNKNOWN');
     return { name: pkg.name, body: `${pkg.name}\n${licence}\n${text}\n` };
   });

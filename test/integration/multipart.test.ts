@@ -63,7 +63,11 @@ test.each([
   const key = `sizes/${bytes}`;
   const { body, sha256 } = source(bytes);
   const before = proxy.requests.get('UploadPart') ?? 0;
-  const upload = new PooledUpload(await proxiedStore.open(), { Bucket: bucket, Key: key }, { partSizeBytes: PART, queueSize: 4 });
+  const upload = new PooledUpload(
+    await proxiedStore.open(),
+    { Bucket: bucket, Key: key },
+    { partSizeBytes: PART, queueSize: 4 },
+  );
   expect(await upload.send(body)).toBe(bytes);
   expect((proxy.requests.get('UploadPart') ?? 0) - before).toBe(parts);
   expect(upload.pool.allocated).toBeLessThanOrEqual(5);
@@ -75,7 +79,11 @@ test.each([
 test('a part answered 503 twice is sent again from its buffer and the object is intact', async () => {
   proxy.setRules([{ fault: 'slowdown', op: 'UploadPart', after: 1, times: 2 }]);
   const { body, sha256 } = source(4 * PART + 99);
-  const upload = new PooledUpload(await proxiedStore.open(), { Bucket: bucket, Key: 'retried' }, { partSizeBytes: PART, queueSize: 2 });
+  const upload = new PooledUpload(
+    await proxiedStore.open(),
+    { Bucket: bucket, Key: 'retried' },
+    { partSizeBytes: PART, queueSize: 2 },
+  );
   await upload.send(body);
   expect(proxy.injected.filter((f) => f.op === 'UploadPart')).toHaveLength(2);
   expect(sha(await getObjectBytes(s3.client, bucket, 'retried'))).toBe(sha256);
