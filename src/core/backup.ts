@@ -298,23 +298,22 @@ async function dumpStage(
       },
     });
   let streams: StreamResult[];
-  let counted: TableCount[];
-  if (jobs <= 1) [streams, counted] = await alongside([stream(plan[0]!)], client, tables);
+  let counts: SnapshotCounts;
+  if (jobs <= 1) [streams, counts] = await alongside([stream(plan[0]!)], client, tables);
   else {
     // Section order: pre-data first (it is small), the data streams together, post-data last.
     const pre = await stream(plan[0]!).promise;
     const [data, c] = await alongside(plan.slice(1, -1).map(stream), client, tables);
     const post = await stream(plan.at(-1)!).promise;
     streams = [pre, ...data, post];
-    counted = c;
+    counts = c;
   }
   for (const r of streams.filter((r) => r.confirmedBy === 'head'))
     log.warn(
       `The reply completing the upload of ${r.key} was lost, but the object is stored with exactly the ${r.bytes} bytes sent: accepted (the SHA-256 was computed locally).`,
     );
-  const largeObjects = await largeObjectCount(client);
   await client.query('COMMIT');
-  return { streams, counted, largeObjects, level, undo };
+  return { streams, counted: counts.tables, largeObjects: counts.largeObjects, level, undo };
 }
 
 /** Stage 3: `pg_dumpall --globals-only --no-role-passwords` as the `globals` artifact, when asked for. */
@@ -511,7 +510,7 @@ async function alongside(
   running: RunningStream[],
   client: pg.Client,
   tables: { schema: string; name: string; excluded: boolean }[],
-): Promise<[StreamResult[], TableCount[]]> {
+): Promise<[StreamResult[], SnapshotCounts]> {
   let first: Error | undefined;
   const stopAll = (e: Error) => {
     first ??= e;
@@ -530,7 +529,7 @@ async function alongside(
   const settled = await Promise.allSettled([...results, counting]);
   if (first) throw first;
   const values = settled.map((s) => (s as PromiseFulfilledResult<unknown>).value);
-  return [values.slice(0, -1) as StreamResult[], values.at(-1) as TableCount[]];
+  return [values.slice(0, -1) as StreamResult[], values.at(-1) as SnapshotCounts];
 }
 
 /**
@@ -641,10 +640,16 @@ async function listTables(
     .map((t) => ({ ...t, excluded: excluded.some((p) => matchesTable(p, t.schema, t.name)) }));
 }
 
+/** The exact counts of the snapshot: every table's rows, and the large objects. */
+interface SnapshotCounts {
+  tables: TableCount[];
+  largeObjects: number;
+}
+
 async function countRows(
   client: pg.Client,
   tables: { schema: string; name: string; excluded: boolean }[],
-): Promise<TableCount[]> {
+): Promise<SnapshotCounts> {
   const out: TableCount[] = [];
   for (const t of tables) {
     if (t.excluded) {
@@ -653,7 +658,7 @@ async function countRows(
     }
     out.push({ schema: t.schema, name: t.name, rows: await exactRowCount(client, t) });
   }
-  return out;
+  return { tables: out, largeObjects: await largeObjectCount(client) };
 }
 
 export function backupSummary(r: BackupResult, bucket: string): string {

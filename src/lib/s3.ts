@@ -38,6 +38,10 @@ export function createS3Client(sdk: S3Sdk, o: S3Options): S3Client {
     responseChecksumValidation: mode,
     retryMode: S3_RETRY.mode,
     maxAttempts: S3_RETRY.maxAttempts,
+    // No `Expect: 100-continue` on bodies over 2 MB: the SDK's Node handler sends each such request on a connection
+    // of its own (a keep-alive-less agent), so every part paid a TCP and, on https, a TLS handshake. What the
+    // header saves, a body sent to a request the store then refuses, is at most one part here.
+    expectContinueHeader: false,
   });
 }
 

@@ -14,6 +14,8 @@ export interface DiscardS3 {
   endpoint: string;
   /** Body bytes received (parts and objects). */
   bytesReceived(): number;
+  /** TCP connections accepted so far. */
+  connections(): number;
   /** With `check`: every write, in order of arrival, with the headers that protect its body. */
   writes(): DiscardWrite[];
   stop(): Promise<void>;
@@ -149,10 +151,13 @@ export async function startDiscardS3(options: DiscardOptions = {}): Promise<Disc
   // `localhost` may resolve to ::1 or 127.0.0.1: over TLS listen on both (the certificate names the host only).
   await new Promise<void>((resolve) => (tls ? server.listen(0, resolve) : server.listen(0, '127.0.0.1', resolve)));
   const port = (server.address() as AddressInfo).port;
+  let connections = 0;
+  server.on('connection', () => connections++);
   return {
     // The certificate names `localhost` only.
     endpoint: tls ? `https://localhost:${port}` : `http://127.0.0.1:${port}`,
     bytesReceived: () => received,
+    connections: () => connections,
     writes: () => [...writes],
     stop: () => new Promise((resolve) => server.close(() => resolve())),
   };
