@@ -52,7 +52,7 @@ async function minifyChunk(file) {
     jsc: {
       target: 'es2022',
       parser: { syntax: 'ecmascript' },
-      minify: { compress: false, mangle: { keep_classnames: true, keep_fnames: true } },
+      minify: { compress: false, mangle: false },
     },
   });
   const map = JSON.parse(out.map);
@@ -81,8 +81,9 @@ for (const [name, entry] of Object.entries(ENTRIES)) {
     ],
     { cwd: root, stdio: 'inherit' },
   );
-  // ncc minifies only the entry; its chunks are minified the same way (names kept, no compression) and their maps
-  // chained to the sources, so that a run that loads them does not compile twice the bytes.
+  // ncc minifies only the entry. Its chunks lose whitespace and comments, so that a run loading them compiles
+  // fewer bytes; their maps are chained to the sources. No renaming: swc's mangler turned a class static block of
+  // @noble/curves into a TDZ error.
   for (const chunk of readdirSync(path.join(out, name)).filter((f) => /^\d+\.index\.js$/.test(f)))
     await minifyChunk(path.join(out, name, chunk));
   // The entry's map and those of its chunks (modules loaded on first use, e.g. the S3 SDK: src/lib/s3-sdk.ts).
