@@ -221,8 +221,8 @@ async function openSnapshot(o: BackupOptions, layout: BackupLayout, { log, now }
     await checkSchemaPatterns(client, o);
     const lsnBefore = await currentWalLsn(client);
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-    // The exact counts run in this transaction beside pg_dump: without parallel workers, which would take CPU
-    // from the dump (three processes scanning one index for about twice the CPU of one) and worker slots from the server.
+    // The exact counts run in this transaction beside pg_dump: without parallel workers, which would take CPU from
+    // the dump (three processes scanning one index for about twice the CPU of one) and worker slots from the server.
     await client.query('SET LOCAL max_parallel_workers_per_gather = 0');
     const snapshot = (await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
     const snapshotAt = now();
@@ -516,7 +516,7 @@ async function alongside(
     first ??= e;
     for (const r of running) r.stop(e);
   };
-  const counting = countRows(client, tables).catch((e: Error) => {
+  const counting = exactCounts(client, tables).catch((e: Error) => {
     stopAll(e);
     throw e;
   });
@@ -646,7 +646,7 @@ interface SnapshotCounts {
   largeObjects: number;
 }
 
-async function countRows(
+async function exactCounts(
   client: pg.Client,
   tables: { schema: string; name: string; excluded: boolean }[],
 ): Promise<SnapshotCounts> {

@@ -6,13 +6,13 @@ import { inputError, UserError } from './errors.js';
 const X25519_RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
 const X25519_IDENTITY = /^AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}$/;
 
-/** Checks age X25519 recipients (`age1...`); the error names the input and the offending entry. */
 /**
  * age-encryption (and its post-quantum ciphers) loads on first use: a backup without recipients, or a restore of
  * an unencrypted one, does not pay ~45 ms of start-up for it (the bundler puts it in a chunk of its own).
  */
 const loadAge = () => import('age-encryption');
 
+/** Checks age X25519 recipients (`age1...`); the error names the input and the offending entry. */
 export function parseRecipients(input: string, values: string[]): string[] {
   for (const [i, r] of values.entries()) {
     if (!X25519_RECIPIENT.test(r)) {

@@ -4,8 +4,5 @@
  */
 export type S3Sdk = typeof import('@aws-sdk/client-s3');
 
-let loading: Promise<S3Sdk> | undefined;
-
-export function loadS3Sdk(): Promise<S3Sdk> {
-  return (loading ??= import('@aws-sdk/client-s3'));
-}
+/** A module is loaded once: every later call gets the same one. */
+export const loadS3Sdk = (): Promise<S3Sdk> => import('@aws-sdk/client-s3');
