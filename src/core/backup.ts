@@ -466,8 +466,9 @@ function dumpStream(p: StreamPlan, c: StreamContext): RunningStream {
     } = spawnDumpPipeline(c.pgDumpPath, p.args, c.env, c.o.compression, c.level, c.processes, c.cancel);
     watches = ws;
     if (stoppedBy) stop(stoppedBy);
+    // No await from the spawn to the pipeline: Node drains a child's unread stdout into nothing once it exits.
     let stream: Readable = output;
-    if (c.encrypted) stream = await encryptStream(stream, c.o.ageRecipients);
+    if (c.encrypted) stream = encryptStream(stream, c.o.ageRecipients);
     // The last stage holds back the end of the stream until every child has exited 0: a dump that failed at the
     // end must fail the upload, never complete it.
     const guard = new DigestStream(async () => {

@@ -73,7 +73,7 @@ export async function captureGlobals(
   try {
     const compressed = await zstdCompress(Buffer.from(out.stdout, 'utf8'), deps.processes, deps.cancel);
     let stream: Readable = Readable.from([compressed]);
-    if (p.recipients.length) stream = await encryptStream(stream, p.recipients);
+    if (p.recipients.length) stream = encryptStream(stream, p.recipients);
     const digest = new DigestStream();
     const body = new PassThrough();
     await Promise.all([

@@ -1,5 +1,5 @@
 import { createCipheriv, hkdfSync } from 'node:crypto';
-import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { inputError, UserError } from './errors.js';
 
@@ -56,27 +56,49 @@ export function parseIdentities(input: string, text: string): string[] {
 /** age's STREAM payload: 64 KiB plaintext chunks, each sealed with ChaCha20-Poly1305 (age-encryption.org/v1). */
 const CHUNK = 64 * 1024;
 
+/** What the payload needs from the header stage: the bytes that precede it and the key that seals it. */
+interface AgeHeader {
+  headerAndNonce: Buffer;
+  key: Buffer;
+}
+
 /**
  * Seals the payload with Node's native ChaCha20-Poly1305, about ten times faster than the pure-JavaScript cipher of
  * `age-encryption`. The nonce is an 11-byte big-endian chunk counter and a last-chunk flag; a chunk is held back
  * until the next byte arrives, so that the final chunk is the one marked last (empty only for an empty input).
+ * The header is made asynchronously while the stream already reads its source; it goes out before the first chunk.
  */
 class AgePayloadStream extends Transform {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private counter = 0n;
+  private key: Buffer | undefined;
 
-  constructor(private readonly key: Buffer) {
+  constructor(private readonly header: Promise<AgeHeader>) {
     super();
+    header.catch(() => undefined);
   }
 
-  private seal(plain: Buffer, last: boolean): Buffer {
+  /** Calls `then` once the header went out, or fails the stream with the header's error. */
+  private withKey(cb: TransformCallback, then: (key: Buffer) => void): void {
+    if (this.key) return then(this.key);
+    this.header.then(
+      ({ headerAndNonce, key }) => {
+        this.key = key;
+        this.push(headerAndNonce);
+        then(key);
+      },
+      (e: Error) => cb(e),
+    );
+  }
+
+  private seal(key: Buffer, plain: Buffer, last: boolean): Buffer {
     const nonce = Buffer.alloc(12);
     nonce.writeBigUInt64BE(this.counter & 0xffffffffffffffffn, 3);
     nonce.writeUInt8((Number(this.counter >> 64n) & 0xff) as number, 2);
     nonce[11] = last ? 1 : 0;
     this.counter++;
-    const cipher = createCipheriv('chacha20-poly1305', this.key, nonce, { authTagLength: 16 });
+    const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
     return Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
   }
 
@@ -92,24 +114,27 @@ class AgePayloadStream extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
-    // Strictly more than a chunk: a full chunk stays pending until we know whether it is the last one.
-    while (this.pendingBytes > CHUNK) this.push(this.seal(this.takeBytes(CHUNK), false));
-    cb();
+    this.withKey(cb, (key) => {
+      // Strictly more than a chunk: a full chunk stays pending until we know whether it is the last one.
+      while (this.pendingBytes > CHUNK) this.push(this.seal(key, this.takeBytes(CHUNK), false));
+      cb();
+    });
   }
 
   override _flush(cb: TransformCallback): void {
-    this.push(this.seal(this.takeBytes(this.pendingBytes), true));
-    cb();
+    this.withKey(cb, (key) => {
+      this.push(this.seal(key, this.takeBytes(this.pendingBytes), true));
+      cb();
+    });
   }
 }
 
 /**
- * Encrypts a byte stream to the recipients in the age format while it streams. `age-encryption` makes the header
- * (file key wrapped for each X25519 recipient, header MAC) and the payload nonce, by encrypting an empty input; a
- * recipient of ours that wraps nothing sees the file key, from which the payload key is derived as age specifies
- * (HKDF-SHA256, salt = nonce, info "payload"). The payload itself is sealed natively (AgePayloadStream).
+ * `age-encryption` makes the header (file key wrapped for each X25519 recipient, header MAC) and the payload nonce,
+ * by encrypting an empty input; a recipient of ours that wraps nothing sees the file key, from which the payload
+ * key is derived as age specifies (HKDF-SHA256, salt = nonce, info "payload").
  */
-export async function encryptStream(source: Readable, recipients: string[]): Promise<Readable> {
+async function makeHeader(recipients: string[]): Promise<AgeHeader> {
   const { Encrypter } = await loadAge();
   const e = new Encrypter();
   for (const r of recipients) e.addRecipient(r);
@@ -125,14 +150,19 @@ export async function encryptStream(source: Readable, recipients: string[]): Pro
   const headerAndNonce = Buffer.from(empty.subarray(0, empty.length - 16));
   const nonce = headerAndNonce.subarray(headerAndNonce.length - 16);
   if (!fileKey) throw new Error('age-encryption did not hand the file key to the recipients');
-  const key = Buffer.from(hkdfSync('sha256', fileKey, nonce, 'payload', 32));
-  const payload = new AgePayloadStream(key);
-  const out = new PassThrough();
-  out.write(headerAndNonce);
-  source.on('error', (err) => out.destroy(err));
-  payload.on('error', (err) => out.destroy(err));
-  source.pipe(payload).pipe(out);
-  return out;
+  return { headerAndNonce, key: Buffer.from(hkdfSync('sha256', fileKey, nonce, 'payload', 32)) };
+}
+
+/**
+ * Encrypts a byte stream to the recipients in the age format while it streams; the payload is sealed natively
+ * (AgePayloadStream). The source is read from the moment this returns, with no await in between: a child's stdout
+ * that nobody reads when the child exits is drained by Node into nothing, so a short dump (pre-data) whose zstd
+ * exited while the header was still being made would lose its tail.
+ */
+export function encryptStream(source: Readable, recipients: string[]): Readable {
+  const payload = new AgePayloadStream(makeHeader(recipients));
+  source.on('error', (err) => payload.destroy(err));
+  return source.pipe(payload);
 }
 
 export async function decryptStream(source: Readable, identities: string[]): Promise<Readable> {

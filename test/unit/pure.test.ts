@@ -18,7 +18,8 @@ import { matchesTable, schemaPattern, tablePattern } from '../../src/lib/pg-patt
 import { libpqEnv, maskConnectionUrl, parsePgUrl, urlWithoutPassword } from '../../src/lib/pg-url.js';
 import { parseToolVersion, serverMajor } from '../../src/lib/pgtools.js';
 import { Decrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -300,7 +301,7 @@ describe('age encryption (header by age-encryption, payload sealed natively)', (
     const identity = await generateX25519Identity();
     const recipient = await identityToRecipient(identity);
     const plain = randomBytes(size);
-    const encrypted = await encryptStream(Readable.from(size ? [plain.subarray(0, 1000), plain.subarray(1000)] : []), [
+    const encrypted = encryptStream(Readable.from(size ? [plain.subarray(0, 1000), plain.subarray(1000)] : []), [
       recipient,
     ]);
     const chunks: Buffer[] = [];
@@ -319,17 +320,34 @@ describe('age encryption (header by age-encryption, payload sealed natively)', (
     writeFileSync(path.join(dir, 'key.txt'), identity + '\n');
     const plain = randomBytes(size);
     const sealed = Buffer.concat(
-      await (await encryptStream(Readable.from(size ? [plain] : []), [await identityToRecipient(identity)])).toArray(),
+      await encryptStream(Readable.from(size ? [plain] : []), [await identityToRecipient(identity)]).toArray(),
     );
     const r = spawnSync('age', ['-d', '-i', path.join(dir, 'key.txt')], { input: sealed });
     expect(r.stderr.toString()).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout.equals(plain)).toBe(true);
   });
+  test("a child's short output read only after the child exited is whole", async () => {
+    // Node drains a child's stdout into nothing when the child exits with nobody reading it; encryptStream must be
+    // reading from the moment it returns, although the header is made asynchronously.
+    const identity = await generateX25519Identity();
+    const recipient = await identityToRecipient(identity);
+    const child = spawn('head', ['-c', '30000', '/dev/urandom'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = once(child, 'exit');
+    const encrypted = encryptStream(child.stdout, [recipient]);
+    await exited;
+    await new Promise((r) => setTimeout(r, 100));
+    const d = new Decrypter();
+    d.addIdentity(identity);
+    expect(Buffer.from(await d.decrypt(new Uint8Array(Buffer.concat(await encrypted.toArray())))).length).toBe(30000);
+  });
+  test('a header that cannot be made fails the stream', async () => {
+    await expect(encryptStream(Readable.from([Buffer.alloc(10)]), ['age1notakey']).toArray()).rejects.toThrow();
+  });
   test('a flipped byte is detected', async () => {
     const identity = await generateX25519Identity();
     const sealed = Buffer.concat(
-      await (await encryptStream(Readable.from([randomBytes(70000)]), [await identityToRecipient(identity)])).toArray(),
+      await encryptStream(Readable.from([randomBytes(70000)]), [await identityToRecipient(identity)]).toArray(),
     );
     sealed[sealed.length - 100]! ^= 1;
     const d = new Decrypter();
