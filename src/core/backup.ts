@@ -462,7 +462,7 @@ function dumpStream(p: StreamPlan, c: StreamContext): RunningStream {
     const {
       watches: ws,
       output,
-      uncompressedBytes,
+      summary,
     } = spawnDumpPipeline(c.pgDumpPath, p.args, c.env, c.o.compression, c.level, c.processes, c.cancel);
     watches = ws;
     if (stoppedBy) stop(stoppedBy);
@@ -471,14 +471,23 @@ function dumpStream(p: StreamPlan, c: StreamContext): RunningStream {
     if (c.encrypted) stream = encryptStream(stream, c.o.ageRecipients);
     // The last stage holds back the end of the stream until every child has exited 0: a dump that failed at the
     // end must fail the upload, never complete it.
+    // It also holds it back when fewer bytes reached us than zstd says it wrote: nothing between zstd and the
+    // store may lose a byte unnoticed, whatever the cause.
+    let received = 0;
     const guard = new DigestStream(async () => {
       await Promise.all(watches.map((w) => w.succeeded()));
+      const wrote = summary()?.wrote;
+      if (wrote !== undefined && wrote !== received)
+        throw new Error(
+          `zstd wrote ${wrote} bytes of ${p.name} but ${received} reached the upload, which was aborted (no manifest is written). This is a bug of ours: please report it. Re-running the backup is safe.`,
+        );
     });
     const body = new PassThrough({ highWaterMark: 1 << 20 });
     const piping = pipeline(stream, guard, body).catch((e: Error) => {
       body.destroy(e);
       throw e;
     });
+    output.on('data', (chunk: Buffer) => (received += chunk.length));
     piping.catch(() => undefined);
     // When the upload fails first, the children are stopped, and their SIGTERM must not hide the failure.
     const uploading = c.store.uploadStream(p.key, body, c.upload).catch((e: Error) => {
@@ -495,7 +504,7 @@ function dumpStream(p: StreamPlan, c: StreamContext): RunningStream {
       section: p.section,
       bytes: guard.bytes,
       sha256: guard.sha256(),
-      uncompressedBytes: uncompressedBytes(),
+      uncompressedBytes: summary()?.read,
       confirmedBy: uploaded.confirmedBy,
     };
   })();

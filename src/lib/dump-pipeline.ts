@@ -26,10 +26,15 @@ export function spawnDumpPipeline(
   level: number,
   processes: Processes,
   cancel?: Cancellation,
-): { watches: ChildWatch[]; output: Readable; uncompressedBytes: () => number | undefined } {
+): {
+  watches: ChildWatch[];
+  output: Readable;
+  /** zstd's own count of what it read and wrote, once it exited; undefined without zstd. */
+  summary: () => { read: number; wrote: number } | undefined;
+} {
   if (compression !== 'zstd') {
     const dump = processes.spawn(pgDumpPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }, cancel);
-    return { watches: [new ChildWatch('pg_dump', dump)], output: dump.stdout!, uncompressedBytes: () => undefined };
+    return { watches: [new ChildWatch('pg_dump', dump)], output: dump.stdout!, summary: () => undefined };
   }
   // -vv: zstd's last line says how many bytes it read, the size of the dump a restore decompresses.
   const zstd = processes.spawn('zstd', ['-vv', '-c', `-${level}`, '-T0'], { stdio: ['pipe', 'pipe', 'pipe'] }, cancel);
@@ -44,11 +49,14 @@ export function spawnDumpPipeline(
   }
   const dw = new ChildWatch('pg_dump', dump);
   if (dump.pid === undefined) zstd.kill();
-  return { watches: [dw, zw], output: zstd.stdout!, uncompressedBytes: () => zstdInputBytes(zw.stderrTail()) };
+  return { watches: [dw, zw], output: zstd.stdout!, summary: () => zstdSummary(zw.stderrTail()) };
 }
 
-/** The input size from zstd's summary line: `(200000000 B => 6788 B, ...)` (1.5) or `(200000000 => 6788 bytes, ...)` (1.4). */
-export function zstdInputBytes(stderr: string): number | undefined {
-  const m = /\(\s*(\d+)(?: B)? =>\s*\d+ (?:B|bytes),/.exec(stderr);
-  return m ? Number(m[1]) : undefined;
+/**
+ * zstd's summary line: `(200000000 B => 6788 B, ...)` (1.5) or `(200000000 => 6788 bytes, ...)` (1.4), the bytes
+ * it read (the size of the dump a restore decompresses) and the bytes it wrote (what Node must have received).
+ */
+export function zstdSummary(stderr: string): { read: number; wrote: number } | undefined {
+  const m = /\(\s*(\d+)(?: B)? =>\s*(\d+) (?:B|bytes),/.exec(stderr);
+  return m ? { read: Number(m[1]), wrote: Number(m[2]) } : undefined;
 }

@@ -1,6 +1,6 @@
 import { GetObjectTaggingCommand } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   tableCounts,
@@ -247,6 +247,28 @@ describe('pgdump-to-s3 failures leave no manifest and no open upload', () => {
     expect(run.exitCode).toBe(1);
     expect(run.errors.join('\n')).toMatch(/pg_dump was killed by SIGKILL/);
     await expectNothingLeft('postgres-backups/killed/');
+  });
+
+  test('bytes lost between zstd and the upload fail the backup, with no manifest', async () => {
+    // A zstd on PATH whose output loses its last 100 bytes on the way to us, while its own summary (stderr) counts
+    // them all: the backup must compare the two, not trust a clean exit.
+    const bin = path.join(work, 'lossy-bin');
+    const realZstd = (await exec('sh', ['-c', 'command -v zstd'])).toString().trim();
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(
+      path.join(bin, 'zstd'),
+      `#!/bin/bash\nset -o pipefail\ncase " $* " in *" -vv "*) "${realZstd}" "$@" | head -c -100 ;; *) exec "${realZstd}" "$@" ;; esac\n`,
+    );
+    chmodSync(path.join(bin, 'zstd'), 0o755);
+    const run = await runBundle('pgdump-to-s3', baseInputs({ database: 'lossy' }), {
+      ...s3.env,
+      PATH: `${bin}:${process.env.PATH}`,
+    });
+    expect(run.exitCode).toBe(1);
+    expect(run.errors.join('\n')).toMatch(/zstd wrote (\d+) bytes of dump but \d+ reached the upload/);
+    const [, wrote, got] = /wrote (\d+) bytes of dump but (\d+)/.exec(run.errors.join('\n'))!;
+    expect(Number(wrote) - Number(got)).toBe(100);
+    await expectNothingLeft('postgres-backups/lossy/');
   });
 
   test('server newer than the available pg_dump', async () => {

@@ -1,5 +1,5 @@
 import { checkFreeSpace, diskPlan, restorableBytes } from '../../src/core/artifact-fetch.js';
-import { zstdInputBytes } from '../../src/lib/dump-pipeline.js';
+import { zstdSummary } from '../../src/lib/dump-pipeline.js';
 import type { Artifact, Manifest } from '../../src/lib/manifest.js';
 
 const artifact = (over: Partial<Artifact>): Artifact => ({
@@ -15,12 +15,20 @@ const artifact = (over: Partial<Artifact>): Artifact => ({
 const manifest = (artifacts: Artifact[]) => ({ artifacts }) as unknown as Manifest;
 
 test.each([
-  ['zstd 1.5', '/*stdin*\\            :  0.00%   (200000000 B =>   6788 B, /*stdout*\\) ', 200000000],
-  ['zstd 1.4', '/*stdin*\\            : 35.40%   (104857600 => 37120000 bytes, /*stdout*\\) ', 104857600],
+  [
+    'zstd 1.5',
+    '/*stdin*\\            :  0.00%   (200000000 B =>   6788 B, /*stdout*\\) ',
+    { read: 200000000, wrote: 6788 },
+  ],
+  [
+    'zstd 1.4',
+    '/*stdin*\\            : 35.40%   (104857600 => 37120000 bytes, /*stdout*\\) ',
+    { read: 104857600, wrote: 37120000 },
+  ],
   ['no summary (zstd failed)', 'zstd: error 70 : Write error', undefined],
   ['human units only', '/*stdin*\\ : 75.37%   (  15.9 MiB =>   12.0 MiB, /*stdout*\\)', undefined],
-])('zstd input size from its summary line: %s', (_name, stderr, expected) => {
-  expect(zstdInputBytes(stderr)).toBe(expected);
+])('zstd sizes from its summary line: %s', (_name, stderr, expected) => {
+  expect(zstdSummary(stderr)).toEqual(expected);
 });
 
 test.each([
