@@ -36,7 +36,7 @@ export function spawnDumpPipeline(
     const dump = processes.spawn(pgDumpPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }, cancel);
     return { watches: [new ChildWatch('pg_dump', dump)], output: dump.stdout!, summary: () => undefined };
   }
-  // -vv: zstd's last line says how many bytes it read, the size of the dump a restore decompresses.
+  // -vv: zstd's last line says how many bytes it read and wrote (zstdSummary).
   const zstd = processes.spawn('zstd', ['-vv', '-c', `-${level}`, '-T0'], { stdio: ['pipe', 'pipe', 'pipe'] }, cancel);
   const zw = new ChildWatch('zstd', zstd);
   // A failed spawn (ENOENT) is known synchronously: never start a pg_dump with nobody reading its output.
