@@ -57,12 +57,17 @@ export function isAlive(p: ProcInfo): boolean {
 export class TreeWatch {
   readonly seen = new Map<number, ProcInfo>();
   private timer: NodeJS.Timeout;
-  constructor(private readonly root: number) {
+  /** `output` (the run's log so far) goes into a timeout's message, since a run that never got there says why. */
+  constructor(
+    private readonly root: number,
+    private readonly output?: () => string,
+  ) {
     this.poll();
     this.timer = setInterval(() => this.poll(), 20);
   }
   poll(): void {
-    for (const p of descendants(this.root)) if (!this.seen.has(p.pid)) this.seen.set(p.pid, p);
+    // A child caught between fork and exec is still called `node`: its name is read again on every poll.
+    for (const p of descendants(this.root)) this.seen.set(p.pid, p);
   }
   /** Resolves when a descendant whose command name matches appears. */
   async waitFor(comm: RegExp, timeoutMs = 60000): Promise<ProcInfo> {
@@ -71,7 +76,14 @@ export class TreeWatch {
       this.poll();
       const hit = [...this.seen.values()].find((p) => comm.test(p.comm) && isAlive(p));
       if (hit) return hit;
-      if (Date.now() > until) throw new Error(`no process matching ${comm} appeared in ${timeoutMs} ms`);
+      if (Date.now() > until) {
+        const seen = [...this.seen.values()].map((p) => `${p.comm}${isAlive(p) ? '' : ' (exited)'}`).join(', ');
+        // The run is stopped so that it cannot reach the store during the tests after this one.
+        killTree(this.root);
+        throw new Error(
+          `no live process matching ${comm} in ${timeoutMs} ms; seen: ${seen || 'none'}; the run's output:\n${this.output?.() ?? ''}`,
+        );
+      }
       await sleep(10);
     }
   }
@@ -132,6 +144,8 @@ export class HoldingProxy {
   private waiters: (() => void)[] = [];
   endpoint = '';
   hold: ((req: http.IncomingMessage) => boolean) | undefined;
+  /** Every request held since the last reset, for a failing test's message. */
+  readonly heldRequests: string[] = [];
 
   constructor(private readonly target: string) {
     const upstream = new URL(target);
@@ -154,6 +168,7 @@ export class HoldingProxy {
         req.pipe(out);
       };
       if (this.hold?.(req)) {
+        this.heldRequests.push(`${req.method} ${req.url}`);
         this.held.push({ res });
         for (const w of this.waiters.splice(0)) w();
         return;
@@ -187,6 +202,7 @@ export class HoldingProxy {
   /** Stops holding; held requests (their clients cancelled) are dropped, never forwarded half-read. */
   reset(): void {
     this.hold = undefined;
+    this.heldRequests.length = 0;
     for (const h of this.held.splice(0)) h.res.destroy();
   }
 

@@ -110,7 +110,7 @@ describe('cancelling pgdump-to-s3', () => {
               ],
               { GITHUB_STEP_SUMMARY: path.join(work, `summary-${how}.md`) },
             );
-      const tree = new TreeWatch(run.child.pid!);
+      const tree = new TreeWatch(run.child.pid!, run.output);
       await tree.waitFor(/^pg_dump$/);
       await proxy.waitForHeld();
       expect(await openMultipartUploads(s3.client, bucket)).toBe(1);
@@ -143,9 +143,11 @@ describe('cancelling pgdump-to-s3', () => {
       'part-size-mb': '5',
       jobs: '2',
     });
-    const tree = new TreeWatch(run.child.pid!);
+    const tree = new TreeWatch(run.child.pid!, run.output);
     await proxy.waitForHeld();
-    await tree.waitFor(/^pg_dump$/);
+    await tree.waitFor(/^pg_dump$/).catch((e: Error) => {
+      throw new Error(`${e.message}\nheld: ${proxy.heldRequests.join(', ')}`);
+    });
     const outcome = await runnerCancel(run.child);
     const done = await run.done;
     expect(outcome.needed).toBe('SIGINT');
@@ -183,7 +185,7 @@ describe('cancelling verify-restore (verify mode)', () => {
   test('during the download', async () => {
     proxy.hold = (req) => req.method === 'GET' && /dump\.pgdump/.test(req.url ?? '');
     const run = startBundle('verify-restore', verifyInputs());
-    const tree = new TreeWatch(run.child.pid!);
+    const tree = new TreeWatch(run.child.pid!, run.output);
     await proxy.waitForHeld();
     // The scratch database is created after the download: nothing on the server yet.
     expect(await leftoverDatabases()).toEqual([]);
@@ -192,7 +194,7 @@ describe('cancelling verify-restore (verify mode)', () => {
 
   test('during the restore: pg_restore and its workers stopped', async () => {
     const run = startBundle('verify-restore', verifyInputs({ jobs: '2' }));
-    const tree = new TreeWatch(run.child.pid!);
+    const tree = new TreeWatch(run.child.pid!, run.output);
     await waitForActivity(pg, "datname LIKE 'pba_verify_%' AND query LIKE 'COPY %'");
     await tree.waitFor(/^pg_restore$/);
     const done = await cancelAndCheck(run, tree, /stopped pg_restore/);
@@ -203,7 +205,7 @@ describe('cancelling verify-restore (verify mode)', () => {
     const checks = path.join(work, 'slow-checks.sql');
     writeFileSync(checks, 'SELECT pg_sleep(30) IS NOT NULL AS slept;\n');
     const run = startBundle('verify-restore', verifyInputs({ 'checks-sql': checks }));
-    const tree = new TreeWatch(run.child.pid!);
+    const tree = new TreeWatch(run.child.pid!, run.output);
     await waitForActivity(pg, "datname LIKE 'pba_verify_%' AND query LIKE '%pg_sleep(30)%'");
     await cancelAndCheck(run, tree, /dropped the scratch database/);
   });
@@ -214,7 +216,7 @@ describe('cancelling verify-restore (verify mode)', () => {
       ['verify', ...cliArgs(s3TestInputs(s3.endpoint, bucket, 'slow')), '--target-url', pg.url('postgres')],
       { GITHUB_STEP_SUMMARY: summaryFile },
     );
-    const tree = new TreeWatch(run.child.pid!);
+    const tree = new TreeWatch(run.child.pid!, run.output);
     await waitForActivity(pg, "datname LIKE 'pba_verify_%' AND query LIKE 'COPY %'");
     const outcome = await runnerCancel(run.child);
     const done = await run.done;

@@ -250,7 +250,7 @@ describe('cancelling and killing a swap restore', () => {
   test('during the restore: target as it was, restoring database dropped', async () => {
     const target = await makeTarget();
     const run = startBundle('verify-restore', restoreInputs(target, { jobs: '2' }));
-    const tree = new TreeWatch(run.child.pid!);
+    const tree = new TreeWatch(run.child.pid!, run.output);
     await waitForActivity(pg, `datname LIKE '${target}\\_\\_restoring\\_%' AND query LIKE 'COPY %'`);
     const done = await cancelled(target, run, tree);
     expect(done.summary).toMatch(/dropped the restoring database/);
@@ -262,7 +262,7 @@ describe('cancelling and killing a swap restore', () => {
     const checks = path.join(work, 'sleepy.sql');
     writeFileSync(checks, 'SELECT pg_sleep(30) IS NOT NULL AS slept;\n');
     const run = startBundle('verify-restore', restoreInputs(target, { 'checks-sql': checks }));
-    const tree = new TreeWatch(run.child.pid!);
+    const tree = new TreeWatch(run.child.pid!, run.output);
     await waitForActivity(pg, `datname LIKE '${target}\\_\\_restoring\\_%' AND query LIKE '%pg_sleep(30)%'`);
     await cancelled(target, run, tree);
     expect(await tableDigests(pg, target)).toEqual(oldDigests);
@@ -282,7 +282,7 @@ describe('cancelling and killing a swap restore', () => {
     await blocker.connect();
     await blocker.query(`BEGIN; COMMENT ON DATABASE ${target} IS 'held'`);
     const run = startBundle('verify-restore', restoreInputs(target));
-    const tree = new TreeWatch(run.child.pid!);
+    const tree = new TreeWatch(run.child.pid!, run.output);
     await waitForActivity(pg, `wait_event_type = 'Lock' AND query LIKE 'ALTER DATABASE%RENAME%'`);
     const cancelling = cancelled(target, run, tree);
     await sleep(300);
@@ -309,7 +309,7 @@ describe('cancelling and killing a swap restore', () => {
     await blocker.connect();
     await blocker.query(`BEGIN; COMMENT ON DATABASE ${target} IS 'held'`);
     const run = startBundle('verify-restore', restoreInputs(target));
-    const tree = new TreeWatch(run.child.pid!);
+    const tree = new TreeWatch(run.child.pid!, run.output);
     await waitForActivity(pg, `wait_event_type = 'Lock' AND query LIKE 'ALTER DATABASE%RENAME%'`);
     await cancelled(target, run, tree);
     await blocker.query('ROLLBACK');
@@ -378,7 +378,7 @@ test('the CLI restore (swap) cancelled during the restore leaves the target as i
     ].concat(['--target-url', pg.url(target), '--confirm', target]),
     { GITHUB_STEP_SUMMARY: summaryFile },
   );
-  const tree = new TreeWatch(run.child.pid!);
+  const tree = new TreeWatch(run.child.pid!, run.output);
   await waitForActivity(pg, `datname LIKE '${target}\\_\\_restoring\\_%' AND query LIKE 'COPY %'`);
   const outcome = await runnerCancel(run.child);
   const done = await run.done;
