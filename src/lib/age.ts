@@ -69,6 +69,7 @@ interface AgeHeader {
  * The header is made asynchronously while the stream already reads its source; it goes out before the first chunk.
  */
 class AgePayloadStream extends Transform {
+  /** The source's chunks not sealed yet, as they came (never concatenated: the cipher takes them one by one). */
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private counter = 0n;
@@ -92,23 +93,25 @@ class AgePayloadStream extends Transform {
     );
   }
 
-  private seal(key: Buffer, plain: Buffer, last: boolean): Buffer {
+  /** Seals the next `n` pending bytes as one chunk and pushes its ciphertext, piece by piece, then its tag. */
+  private sealChunk(key: Buffer, n: number, last: boolean): void {
     const nonce = Buffer.alloc(12);
     nonce.writeBigUInt64BE(this.counter & 0xffffffffffffffffn, 3);
     nonce.writeUInt8((Number(this.counter >> 64n) & 0xff) as number, 2);
     nonce[11] = last ? 1 : 0;
     this.counter++;
     const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
-    return Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
-  }
-
-  private takeBytes(n: number): Buffer {
-    const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
-    const out = all.subarray(0, n);
-    const rest = all.subarray(n);
-    this.pending = rest.length ? [rest] : [];
-    this.pendingBytes = rest.length;
-    return out;
+    for (let left = n; left > 0;) {
+      const piece = this.pending[0]!;
+      const take = Math.min(left, piece.length);
+      this.push(cipher.update(take === piece.length ? piece : piece.subarray(0, take)));
+      if (take === piece.length) this.pending.shift();
+      else this.pending[0] = piece.subarray(take);
+      left -= take;
+    }
+    this.pendingBytes -= n;
+    cipher.final();
+    this.push(cipher.getAuthTag());
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -116,14 +119,14 @@ class AgePayloadStream extends Transform {
     this.pendingBytes += chunk.length;
     this.withKey(cb, (key) => {
       // Strictly more than a chunk: a full chunk stays pending until we know whether it is the last one.
-      while (this.pendingBytes > CHUNK) this.push(this.seal(key, this.takeBytes(CHUNK), false));
+      while (this.pendingBytes > CHUNK) this.sealChunk(key, CHUNK, false);
       cb();
     });
   }
 
   override _flush(cb: TransformCallback): void {
     this.withKey(cb, (key) => {
-      this.push(this.seal(key, this.takeBytes(this.pendingBytes), true));
+      this.sealChunk(key, this.pendingBytes, true);
       cb();
     });
   }

@@ -327,6 +327,26 @@ describe('age encryption (header by age-encryption, payload sealed natively)', (
     expect(r.status).toBe(0);
     expect(r.stdout.equals(plain)).toBe(true);
   });
+  test('chunks of every size, split across the 64 KiB boundaries, decrypt back with the age CLI', async () => {
+    const identity = await generateX25519Identity();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'age-cli-'));
+    writeFileSync(path.join(dir, 'key.txt'), identity + '\n');
+    const plain = randomBytes(3 * 65536 + 12345);
+    // 1-byte, odd, exactly-64-KiB and larger-than-64-KiB pieces, so that a sealed chunk spans several of them.
+    const sizes = [1, 65535, 65536, 7, 100000, 3];
+    const pieces: Buffer[] = [];
+    for (let at = 0, i = 0; at < plain.length; i++) {
+      const n = Math.min(sizes[i % sizes.length]!, plain.length - at);
+      pieces.push(plain.subarray(at, at + n));
+      at += n;
+    }
+    const sealed = Buffer.concat(
+      await encryptStream(Readable.from(pieces), [await identityToRecipient(identity)]).toArray(),
+    );
+    const r = spawnSync('age', ['-d', '-i', path.join(dir, 'key.txt')], { input: sealed, maxBuffer: 1 << 24 });
+    expect(r.stderr.toString()).toBe('');
+    expect(r.stdout.equals(plain)).toBe(true);
+  });
   test("a child's short output read only after the child exited is whole", async () => {
     // Node drains a child's stdout into nothing when the child exits with nobody reading it; encryptStream must be
     // reading from the moment it returns, although the header is made asynchronously.
