@@ -4,14 +4,14 @@
 // BENCH_OLD_BUNDLE: another build of dist/pgdump-to-s3/index.js to compare with. Parallel dumps: `jobs` 1/2/4
 // (BENCH_JOBS) on ~30 tables of mixed sizes (BENCH_PARALLEL_MB, default 1000; 0 skips) against the parallel limit,
 // `pg_dump -Fd -j N -Z0` + zstd to local disk. BENCH_SIZES_MB=0 skips the single-stream part. Prints; asserts nothing.
-import { Upload } from '@aws-sdk/lib-storage';
-import { S3Client } from '@aws-sdk/client-s3';
+import * as sdk from '@aws-sdk/client-s3';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { exec, parseOutputFile, startPostgres, startS3 } from '../test/harness/index.js';
 import { startDiscardS3 } from '../test/harness/discard-s3.js';
+import { PooledUpload } from '../src/lib/multipart.js';
 import { makeTestCa } from '../test/harness/tls.js';
 import {
   actionEnv,
@@ -51,9 +51,12 @@ const PART = 8 * 1024 * 1024;
 // A copy: a rebuild of dist/ while the benchmark runs must not pull the bundle from under it.
 const actionBundle = copyBundle('pgdump-to-s3', work);
 
-/** The SDK's own cost: `bytes` from memory through lib-storage (8 MiB parts, 4 in flight) into the discarding endpoint. */
+/**
+ * The upload's own cost: `bytes` from memory through the action's pooled multipart upload (src/lib/multipart.ts;
+ * 8 MiB parts, 4 in flight) and the SDK into the discarding endpoint.
+ */
 async function sdkFromMemory(bytes: number): Promise<number> {
-  const client = new S3Client({
+  const client = new sdk.S3Client({
     endpoint: discard.endpoint,
     region: 'us-east-1',
     forcePathStyle: true,
@@ -72,12 +75,11 @@ async function sdkFromMemory(bytes: number): Promise<number> {
     })(),
   );
   const t0 = performance.now();
-  await new Upload({
-    client,
-    partSize: PART,
-    queueSize: 4,
-    params: { Bucket: 'discard', Key: 'sdk', Body: body },
-  }).done();
+  await new PooledUpload(
+    { sdk, client },
+    { Bucket: 'discard', Key: 'sdk' },
+    { partSizeBytes: PART, queueSize: 4 },
+  ).send(body);
   client.destroy();
   return (performance.now() - t0) / 1000;
 }
@@ -204,7 +206,7 @@ try {
         `| zstd -1 -T0 on top of pg_dump | ${(zstdOnly - dumpOnly).toFixed(2)} |`,
         `| sha256sum on top of pg_dump \\| zstd | ${(limit - zstdOnly).toFixed(2)} |`,
         `| age (native ChaCha20-Poly1305 in Node), action with age − without, discarding endpoint | ${(secs(rows.discardAge!) - secs(rows.discard!)).toFixed(2)} |`,
-        `| SDK chunking and upload of the stored bytes from memory into the discarding endpoint (lib-storage, 8 MiB parts, 4 in flight) | ${median(sdk).toFixed(2)} |`,
+        `| upload of the stored bytes from memory into the discarding endpoint (the pooled multipart upload and the SDK, 8 MiB parts, 4 in flight) | ${median(sdk).toFixed(2)} |`,
         `| the manifest's exact row counts (count(*) of the table, run alongside the dump) | ${median(counts).toFixed(2)} |`,
         `| Node start-up (load the bundle, read the inputs, exit) | ${startupSeconds.toFixed(2)} |`,
         `| the action into the discarding endpoint − the limit | ${(secs(rows.discard!) - limit).toFixed(2)} |`,
