@@ -3,6 +3,7 @@ import type { Cancellation } from './cancel.js';
 import type { Readable } from 'node:stream';
 import { addContentMd5ForLockedWrites } from './content-md5.js';
 import { signUnsignedPayloadOverTls } from './payload-signing.js';
+import { writeBodiesInSlices } from './sliced-body.js';
 import { FaultError, isReported, UserError, type ServiceReply } from './errors.js';
 import { lockParams, type ObjectLockWrite } from './object-lock.js';
 import { PooledUpload } from './multipart.js';
@@ -160,6 +161,7 @@ export class ObjectStore {
     );
     addContentMd5ForLockedWrites(client);
     signUnsignedPayloadOverTls(client);
+    writeBodiesInSlices(client);
   }
 
   private countAttempts(attempts: number | undefined) {

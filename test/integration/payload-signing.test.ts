@@ -1,7 +1,8 @@
 // What the uploads sign (src/lib/payload-signing.ts), seen by an S3 endpoint that checks every body against its
 // payload hash and CRC32 the way S3 does: over https with a checksum the SHA-256 pass is skipped, otherwise the
 // body stays signed, and every write is accepted either way.
-import { S3Client } from '@aws-sdk/client-s3';
+import { S3Client, type ServiceInputTypes, type ServiceOutputTypes } from '@aws-sdk/client-s3';
+import type { DeserializeMiddleware } from '@smithy/types';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
@@ -23,6 +24,9 @@ afterAll(async () => {
   await Promise.all([overTls?.stop(), plain?.stop()]);
 });
 
+/** What reached the SDK's handler for each write: a stream, or the buffer itself (recorded by the test's client). */
+let bodiesAtHandler: string[] = [];
+
 function storeOf(endpoint: DiscardS3, checksums: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED') {
   const client = new S3Client({
     endpoint: endpoint.endpoint,
@@ -34,7 +38,21 @@ function storeOf(endpoint: DiscardS3, checksums: 'WHEN_SUPPORTED' | 'WHEN_REQUIR
     requestHandler: { httpsAgent: new https.Agent({ ca: readFileSync(ca.caFile) }) },
     maxAttempts: 1,
   });
-  return new ObjectStore(client, 'bucket');
+  const store = new ObjectStore(client, 'bucket');
+  // Right after the slicing middleware, which the store installs on its first use.
+  const record: DeserializeMiddleware<ServiceInputTypes, ServiceOutputTypes> = (next) => (args) => {
+    const body = (args.request as { body?: unknown }).body;
+    bodiesAtHandler.push(body instanceof Readable ? 'stream' : typeof body === 'string' ? 'string' : 'buffer');
+    return next(args);
+  };
+  void store.open().then(() =>
+    client.middlewareStack.addRelativeTo(record, {
+      relation: 'after',
+      toMiddleware: 'pbaWriteBodiesInSlices',
+      name: 'testRecordBody',
+    }),
+  );
+  return store;
 }
 
 /** Uploads three parts and a small text object; returns what the endpoint saw of those writes. */
@@ -56,6 +74,22 @@ test('over https with CRC32: parts and objects sign UNSIGNED-PAYLOAD and carry t
   for (const w of writes) {
     expect(w.payloadHash).toBe('UNSIGNED-PAYLOAD');
     expect(w.crc32).toMatch(/^[A-Za-z0-9+/]{6}==$/);
+  }
+});
+
+test('every part reaches the handler as a stream of slices, over https and http, and arrives intact', async () => {
+  for (const [endpoint, key] of [
+    [overTls, 'sliced-tls'],
+    [plain, 'sliced-http'],
+  ] as const) {
+    bodiesAtHandler = [];
+    // The checking endpoint refuses a body whose hash or CRC32 does not match it.
+    const writes = await writesThrough(endpoint, 'WHEN_SUPPORTED', key);
+    expect(writes).toHaveLength(4);
+    // Three parts (two of 5 MiB, a 12345-byte tail, which is one slice) and the manifest, besides the small
+    // requests with no body at all (CreateMultipartUpload, Complete).
+    expect(bodiesAtHandler.filter((b) => b === 'stream')).toHaveLength(2);
+    expect(bodiesAtHandler).toContain('string');
   }
 });
 

@@ -1,4 +1,5 @@
 import { payloadHashOverride } from '../../src/lib/payload-signing.js';
+import { BODY_SLICE_BYTES, bodySlices, withSlicedBody } from '../../src/lib/sliced-body.js';
 import { parseCalendarDuration, parseDurationSeconds, subtractCalendarDuration } from '../../src/lib/duration.js';
 import { UserError } from '../../src/lib/errors.js';
 import { splitList } from '../../src/lib/inputs.js';
@@ -401,5 +402,60 @@ describe('payloadHashOverride: what an upload signs instead of its SHA-256', () 
     ['no command name', undefined, 'https:', crc, undefined],
   ])('%s', (_name, command, protocol, headers, expected) => {
     expect(payloadHashOverride(command, { protocol, headers })).toBe(expected);
+  });
+});
+
+describe('request bodies written in slices (src/lib/sliced-body.ts)', () => {
+  test.each([
+    ['empty', 0, 1000, []],
+    ['shorter than a slice', 999, 1000, [999]],
+    ['exactly one slice', 1000, 1000, [1000]],
+    ['one slice and one byte', 1001, 1000, [1000, 1]],
+    ['three slices and a tail', 3123, 1000, [1000, 1000, 1000, 123]],
+  ])('%s: the slices cover the body exactly, in order', (_name, length, size, lengths) => {
+    // A view into a larger buffer, as a part is a view into its pooled buffer.
+    const whole = randomBytes(length + 20);
+    const body = whole.subarray(7, 7 + length);
+    const slices = [...bodySlices(body, size)];
+    expect(slices.map((s) => s.length)).toEqual(lengths);
+    expect(Buffer.concat(slices).equals(body)).toBe(true);
+    // Views, not copies.
+    for (const s of slices) expect(s.buffer).toBe(whole.buffer);
+  });
+
+  async function read(body: unknown): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const c of body as Readable) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  test('every attempt gets a stream of its own over the same buffer; the request it was given is unchanged', async () => {
+    class Request {
+      constructor(
+        public body: unknown,
+        public headers: Record<string, string>,
+      ) {}
+    }
+    const body = randomBytes(BODY_SLICE_BYTES * 2 + 5);
+    const request = new Request(body, { 'content-length': String(body.length) });
+    const first = withSlicedBody(request);
+    const second = withSlicedBody(request);
+    expect(first).not.toBe(request);
+    expect(first).toBeInstanceOf(Request);
+    expect(first.headers).toBe(request.headers);
+    expect(request.body).toBe(body);
+    expect(first.body).toBeInstanceOf(Readable);
+    expect(first.body).not.toBe(second.body);
+    expect((await read(first.body)).equals(body)).toBe(true);
+    expect((await read(second.body)).equals(body)).toBe(true);
+  });
+
+  test.each([
+    ['a body of one slice', () => randomBytes(BODY_SLICE_BYTES)],
+    ['a string', () => 'x'.repeat(BODY_SLICE_BYTES * 2)],
+    ['no body', () => undefined],
+  ])('%s is passed on as it is', (_name, make) => {
+    const request = { body: make() as unknown };
+    expect(withSlicedBody(request)).toBe(request);
   });
 });
