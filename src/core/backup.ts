@@ -1,8 +1,7 @@
-import { pipeline } from 'node:stream/promises';
-import { PassThrough, type Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type pg from 'pg';
 import { encryptStream } from '../lib/age.js';
-import { DigestStream } from '../lib/digest.js';
+import { copies, Digest, digested } from '../lib/digest.js';
 import { inputError, isReported, UserError } from '../lib/errors.js';
 import { backupPrefix, dumpFileName, MANIFEST_NAME, newBackupId } from '../lib/keys.js';
 import { formatBytes, formatSeconds } from '../lib/log.js';
@@ -453,28 +452,39 @@ interface StreamContext {
 function dumpStream(p: StreamPlan, c: StreamContext): RunningStream {
   let watches: ChildWatch[] = [];
   let stoppedBy: Error | undefined;
-  const stop = (cause: Error) => {
-    stoppedBy ??= cause;
+  const killChildren = () => {
     for (const w of watches.filter((w) => w.child.exitCode === null && w.child.signalCode === null))
       w.child.kill('SIGTERM');
+  };
+  const stop = (cause: Error) => {
+    stoppedBy ??= cause;
+    killChildren();
   };
   const promise = (async (): Promise<StreamResult> => {
     const {
       watches: ws,
       output,
       summary,
-    } = spawnDumpPipeline(c.pgDumpPath, p.args, c.env, c.o.compression, c.level, c.processes, c.cancel);
+    } = await spawnDumpPipeline(c.pgDumpPath, p.args, c.env, c.o.compression, c.level, c.processes, c.cancel);
     watches = ws;
     if (stoppedBy) stop(stoppedBy);
-    // No await from the spawn to the pipeline: Node drains a child's unread stdout into nothing once it exits.
-    let stream: Readable = output;
-    if (c.encrypted) stream = encryptStream(stream, c.o.ageRecipients);
-    // The last stage holds back the end of the stream until every child has exited 0: a dump that failed at the
-    // end must fail the upload, never complete it.
+    let received = 0;
+    const counted = (async function* () {
+      for await (const chunk of output) {
+        received += chunk.length;
+        yield chunk;
+      }
+    })();
+    // age keeps what it is given past the next read, so it is given copies (the chunks are views of one buffer).
+    const sealed = c.encrypted
+      ? encryptStream(Readable.from(copies(counted), { objectMode: false }), c.o.ageRecipients)
+      : undefined;
+    const digest = new Digest();
+    // The end of the source holds back the end of the upload until every child has exited 0: a dump that failed
+    // at the end must fail the upload, never complete it.
     // It also holds it back when fewer bytes reached us than zstd says it wrote: nothing between zstd and the
     // store may lose a byte unnoticed, whatever the cause.
-    let received = 0;
-    const guard = new DigestStream(async () => {
+    const source = digested(sealed ?? counted, digest, async () => {
       await Promise.all(watches.map((w) => w.succeeded()));
       const wrote = summary()?.wrote;
       if (wrote !== undefined && wrote !== received)
@@ -482,28 +492,33 @@ function dumpStream(p: StreamPlan, c: StreamContext): RunningStream {
           `zstd wrote ${wrote} bytes of ${p.name} but ${received} reached the upload, which was aborted (no manifest is written). This is a bug of ours: please report it. Re-running the backup is safe.`,
         );
     });
-    const body = new PassThrough({ highWaterMark: 1 << 20 });
-    const piping = pipeline(stream, guard, body).catch((e: Error) => {
-      body.destroy(e);
-      throw e;
-    });
-    output.on('data', (chunk: Buffer) => (received += chunk.length));
-    piping.catch(() => undefined);
-    // When the upload fails first, the children are stopped, and their SIGTERM must not hide the failure.
+    const body = {
+      [Symbol.asyncIterator]: () => source.chunks,
+      destroy: () => {
+        sealed?.destroy();
+        output.destroy();
+      },
+    };
+    // When the upload fails first, the children are stopped, and their SIGTERM must not hide the failure. When
+    // the source failed first (pg_dump's exit, lost bytes), that failure is the one to report (pickFailure).
     const uploading = c.store.uploadStream(p.key, body, c.upload).catch((e: Error) => {
-      stop(e);
+      if (source.failed()) killChildren();
+      else stop(e);
       throw e;
     });
-    const settled = await Promise.allSettled([piping, uploading]);
+    await uploading.catch(() => undefined);
+    source.stop();
+    const settled = await Promise.allSettled([source.finished, uploading]);
     const failure = stoppedBy ?? pickFailure(settled, watches);
+    if (failure) body.destroy();
     if (failure) throw failure;
     const uploaded = (settled[1] as PromiseFulfilledResult<Awaited<typeof uploading>>).value;
     return {
       name: p.name,
       key: p.key,
       section: p.section,
-      bytes: guard.bytes,
-      sha256: guard.sha256(),
+      bytes: digest.bytes,
+      sha256: digest.sha256(),
       uncompressedBytes: summary()?.read,
       confirmedBy: uploaded.confirmedBy,
     };

@@ -80,7 +80,10 @@ export class PooledUpload {
     this.pool = new PartPool(o.partSizeBytes, o.queueSize + 1);
   }
 
-  /** Reads `source` to its end and stores it; resolves with the number of bytes stored. */
+  /**
+   * Reads `source` to its end and stores it; resolves with the number of bytes stored. A chunk may be a view of
+   * memory the source reuses (src/lib/reused-read.ts): it is copied before the next one is asked for.
+   */
   async send(source: AsyncIterable<Buffer>): Promise<number> {
     const size = this.o.partSizeBytes;
     let part = await this.pool.take();

@@ -181,7 +181,7 @@ export class ObjectStore {
    */
   async uploadStream(
     key: string,
-    source: Readable,
+    source: AsyncIterable<Buffer> & { destroy(): unknown },
     o: UploadOptions,
   ): Promise<{ bytes: number; confirmedBy: 'reply' | 'head' }> {
     const upload = new PooledUpload(
