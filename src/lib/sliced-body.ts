@@ -21,7 +21,10 @@ export function* bodySlices(body: Uint8Array, size = BODY_SLICE_BYTES): Generato
     yield Buffer.from(body.buffer, body.byteOffset + at, Math.min(size, body.byteLength - at));
 }
 
-/** A copy of `request` (same prototype, same fields) whose buffer body, when larger than one slice, is a stream. */
+/**
+ * `request` itself when its body is not a buffer larger than one slice; else a shallow copy (same prototype, same
+ * fields) whose body is a stream of the buffer's slices. `request` is never changed.
+ */
 export function withSlicedBody<R extends { body?: unknown }>(request: R): R {
   const body = request.body;
   if (!(body instanceof Uint8Array) || body.byteLength <= BODY_SLICE_BYTES) return request;
