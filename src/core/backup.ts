@@ -1,7 +1,6 @@
-import { Readable } from 'node:stream';
 import type pg from 'pg';
-import { encryptStream } from '../lib/age.js';
-import { copies, Digest, digested } from '../lib/digest.js';
+import { encryptChunks } from '../lib/age.js';
+import { Digest, digested } from '../lib/digest.js';
 import { inputError, isReported, UserError } from '../lib/errors.js';
 import { backupPrefix, dumpFileName, MANIFEST_NAME, newBackupId } from '../lib/keys.js';
 import { formatBytes, formatSeconds } from '../lib/log.js';
@@ -475,10 +474,7 @@ function dumpStream(p: StreamPlan, c: StreamContext): RunningStream {
         yield chunk;
       }
     })();
-    // age keeps what it is given past the next read, so it is given copies (the chunks are views of one buffer).
-    const sealed = c.encrypted
-      ? encryptStream(Readable.from(copies(counted), { objectMode: false }), c.o.ageRecipients)
-      : undefined;
+    const sealed = c.encrypted ? encryptChunks(counted, c.o.ageRecipients) : undefined;
     const digest = new Digest();
     // The end of the source holds back the end of the upload until every child has exited 0: a dump that failed
     // at the end must fail the upload, never complete it.
@@ -494,10 +490,7 @@ function dumpStream(p: StreamPlan, c: StreamContext): RunningStream {
     });
     const body = {
       [Symbol.asyncIterator]: () => source.chunks,
-      destroy: () => {
-        sealed?.destroy();
-        output.destroy();
-      },
+      destroy: () => output.destroy(),
     };
     // When the upload fails first, the children are stopped, and their SIGTERM must not hide the failure. When
     // the source failed first (pg_dump's exit, lost bytes), that failure is the one to report (pickFailure).

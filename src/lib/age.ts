@@ -95,12 +95,7 @@ class AgePayloadStream extends Transform {
 
   /** Seals the next `n` pending bytes as one chunk and pushes its ciphertext, piece by piece, then its tag. */
   private sealChunk(key: Buffer, n: number, last: boolean): void {
-    const nonce = Buffer.alloc(12);
-    nonce.writeBigUInt64BE(this.counter & 0xffffffffffffffffn, 3);
-    nonce.writeUInt8((Number(this.counter >> 64n) & 0xff) as number, 2);
-    nonce[11] = last ? 1 : 0;
-    this.counter++;
-    const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
+    const cipher = chunkCipher(key, this.counter++, last);
     for (let left = n; left > 0;) {
       const piece = this.pending[0]!;
       const take = Math.min(left, piece.length);
@@ -130,6 +125,56 @@ class AgePayloadStream extends Transform {
       cb();
     });
   }
+}
+
+/** The cipher of payload chunk number `counter`: its nonce is the 11-byte big-endian counter and the last flag. */
+function chunkCipher(key: Buffer, counter: bigint, last: boolean) {
+  const nonce = Buffer.alloc(12);
+  nonce.writeBigUInt64BE(counter & 0xffffffffffffffffn, 3);
+  nonce.writeUInt8((Number(counter >> 64n) & 0xff) as number, 2);
+  nonce[11] = last ? 1 : 0;
+  return createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
+}
+
+/**
+ * encryptStream for a chunk iterator whose chunks may be views of reused memory (src/lib/reused-read.ts): each is
+ * copied into one 64 KiB plaintext buffer before the next is asked for, and a chunk is sealed once full (and held
+ * back until the next byte arrives, so that the final chunk is the one marked last). Yields the header, then each
+ * chunk's ciphertext and tag, each a buffer of its own.
+ */
+export async function* encryptChunks(source: AsyncIterable<Buffer>, recipients: string[]): AsyncGenerator<Buffer> {
+  const header = makeHeader(recipients);
+  header.catch(() => undefined); // awaited before the first byte goes out
+  const plain = Buffer.allocUnsafeSlow(CHUNK);
+  let fill = 0;
+  let counter = 0n;
+  let key: Buffer | undefined;
+  const seal = (k: Buffer, last: boolean): Buffer[] => {
+    const cipher = chunkCipher(k, counter++, last);
+    const sealed = cipher.update(plain.subarray(0, fill));
+    cipher.final();
+    fill = 0;
+    return [sealed, cipher.getAuthTag()];
+  };
+  for await (const chunk of source) {
+    if (!key) {
+      const h = await header;
+      key = h.key;
+      yield h.headerAndNonce;
+    }
+    for (let at = 0; at < chunk.length;) {
+      if (fill === CHUNK) yield* seal(key, false);
+      const n = chunk.copy(plain, fill, at);
+      fill += n;
+      at += n;
+    }
+  }
+  if (!key) {
+    const h = await header;
+    key = h.key;
+    yield h.headerAndNonce;
+  }
+  yield* seal(key, true);
 }
 
 /**

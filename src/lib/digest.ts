@@ -85,8 +85,3 @@ export function digested(
   })();
   return { chunks, finished, stop: () => settle(), failed: () => failed };
 }
-
-/** Each chunk copied into a buffer of its own: for a consumer that keeps chunks past the next one. */
-export async function* copies(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  for await (const chunk of source) yield Buffer.from(chunk);
-}

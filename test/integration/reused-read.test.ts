@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { copies, Digest, digested } from '../../src/lib/digest.js';
+import { Digest, digested } from '../../src/lib/digest.js';
 import { openReusedRead, pipeChunks, READ_BUFFER_BYTES } from '../../src/lib/reused-read.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'reused-read-'));
@@ -153,17 +153,5 @@ describe('digested', () => {
     const never = digested(from(['a']), new Digest(), async () => undefined);
     never.stop();
     await expect(never.finished).resolves.toBeUndefined();
-  });
-
-  test('copies: each chunk in memory of its own', async () => {
-    const shared = Buffer.from('abcdef');
-    async function* views() {
-      yield shared.subarray(0, 3);
-      yield shared.subarray(3);
-    }
-    const got: Buffer[] = [];
-    for await (const c of copies(views())) got.push(c);
-    shared.fill(0);
-    expect(got.map((b) => b.toString())).toEqual(['abc', 'def']);
   });
 });

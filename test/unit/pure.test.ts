@@ -26,7 +26,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { encryptStream, parseIdentities, parseRecipients } from '../../src/lib/age.js';
+import { encryptChunks, encryptStream, parseIdentities, parseRecipients } from '../../src/lib/age.js';
 import { parseRetryAfter, withRetry } from '../../src/lib/retry.js';
 
 describe('parseDurationSeconds', () => {
@@ -328,6 +328,37 @@ describe('age encryption (header by age-encryption, payload sealed natively)', (
     expect(r.status).toBe(0);
     expect(r.stdout.equals(plain)).toBe(true);
   });
+  test.each([0, 1, 65536, 65537, 3 * 65536 + 12345])(
+    'encryptChunks: %d bytes given as views of one reused buffer decrypt back with the age CLI',
+    async (size) => {
+      const identity = await generateX25519Identity();
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'age-cli-'));
+      writeFileSync(path.join(dir, 'key.txt'), identity + '\n');
+      const plain = randomBytes(size);
+      // As src/lib/reused-read.ts hands them: each chunk is a view of one buffer, overwritten once the next is asked
+      // for. A sealer that kept a view would seal the scribble.
+      const reused = Buffer.alloc(70000);
+      const sizes = [1, 65535, 65536, 7, 70000, 3];
+      async function* views() {
+        for (let at = 0, i = 0; at < plain.length; i++) {
+          const n = Math.min(sizes[i % sizes.length]!, plain.length - at);
+          plain.copy(reused, 0, at, at + n);
+          yield reused.subarray(0, n);
+          reused.fill(0xee);
+          at += n;
+        }
+      }
+      const out: Buffer[] = [];
+      for await (const c of encryptChunks(views(), [await identityToRecipient(identity)])) out.push(c);
+      const r = spawnSync('age', ['-d', '-i', path.join(dir, 'key.txt')], {
+        input: Buffer.concat(out),
+        maxBuffer: 1 << 24,
+      });
+      expect(r.stderr.toString()).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout.equals(plain)).toBe(true);
+    },
+  );
   test('chunks of every size, split across the 64 KiB boundaries, decrypt back with the age CLI', async () => {
     const identity = await generateX25519Identity();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'age-cli-'));
