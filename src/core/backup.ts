@@ -503,8 +503,10 @@ function dumpStream(p: StreamPlan, c: StreamContext): RunningStream {
     source.stop();
     const settled = await Promise.allSettled([source.finished, uploading]);
     const failure = stoppedBy ?? pickFailure(settled, watches);
-    if (failure) body.destroy();
-    if (failure) throw failure;
+    if (failure) {
+      body.destroy();
+      throw failure;
+    }
     const uploaded = (settled[1] as PromiseFulfilledResult<Awaited<typeof uploading>>).value;
     return {
       name: p.name,
