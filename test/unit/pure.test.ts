@@ -22,7 +22,7 @@ import { Decrypter, generateX25519Identity, identityToRecipient } from 'age-encr
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -298,6 +298,9 @@ describe('withRetry', () => {
 });
 
 describe('age encryption (header by age-encryption, payload sealed natively)', () => {
+  // One directory for the age CLI's key files of this block, removed after it.
+  const ageDir = mkdtempSync(path.join(os.tmpdir(), 'age-cli-'));
+  afterAll(() => rmSync(ageDir, { recursive: true, force: true }));
   test.each([0, 1, 65535, 65536, 65537, 131072, 200000])('%d bytes decrypt back with age-encryption', async (size) => {
     const identity = await generateX25519Identity();
     const recipient = await identityToRecipient(identity);
@@ -317,7 +320,7 @@ describe('age encryption (header by age-encryption, payload sealed natively)', (
   });
   test.each([0, 65536, 131073])('%d bytes decrypt back with the age CLI', async (size) => {
     const identity = await generateX25519Identity();
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'age-cli-'));
+    const dir = mkdtempSync(path.join(ageDir, 'key-'));
     writeFileSync(path.join(dir, 'key.txt'), identity + '\n');
     const plain = randomBytes(size);
     const sealed = Buffer.concat(
@@ -332,7 +335,7 @@ describe('age encryption (header by age-encryption, payload sealed natively)', (
     'encryptChunks: %d bytes given as views of one reused buffer decrypt back with the age CLI',
     async (size) => {
       const identity = await generateX25519Identity();
-      const dir = mkdtempSync(path.join(os.tmpdir(), 'age-cli-'));
+      const dir = mkdtempSync(path.join(ageDir, 'key-'));
       writeFileSync(path.join(dir, 'key.txt'), identity + '\n');
       const plain = randomBytes(size);
       // As src/lib/reused-read.ts hands them: each chunk is a view of one buffer, overwritten once the next is asked
@@ -361,7 +364,7 @@ describe('age encryption (header by age-encryption, payload sealed natively)', (
   );
   test('chunks of every size, split across the 64 KiB boundaries, decrypt back with the age CLI', async () => {
     const identity = await generateX25519Identity();
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'age-cli-'));
+    const dir = mkdtempSync(path.join(ageDir, 'key-'));
     writeFileSync(path.join(dir, 'key.txt'), identity + '\n');
     const plain = randomBytes(3 * 65536 + 12345);
     // 1-byte, odd, exactly-64-KiB and larger-than-64-KiB pieces, so that a sealed chunk spans several of them.
