@@ -63,17 +63,57 @@ interface AgeHeader {
 }
 
 /**
- * Seals the payload with Node's native ChaCha20-Poly1305, about ten times faster than the pure-JavaScript cipher of
- * `age-encryption`. The nonce is an 11-byte big-endian chunk counter and a last-chunk flag; a chunk is held back
- * until the next byte arrives, so that the final chunk is the one marked last (empty only for an empty input).
- * The header is made asynchronously while the stream already reads its source; it goes out before the first chunk.
+ * The age payload, sealed with Node's native ChaCha20-Poly1305 (about ten times faster than the pure-JavaScript
+ * cipher of `age-encryption`): bytes are copied into one 64 KiB plaintext buffer, so a caller may hand over views
+ * of memory it reuses (src/lib/reused-read.ts), and each full chunk is sealed once the next byte arrives, so that
+ * the final chunk is the one marked last (empty only for an empty input). The nonce is an 11-byte big-endian
+ * chunk counter and the last-chunk flag.
+ */
+class PayloadSealer {
+  private readonly plain = Buffer.allocUnsafeSlow(CHUNK);
+  private fill = 0;
+  private counter = 0n;
+
+  constructor(private readonly key: Buffer) {}
+
+  /** Takes `chunk` in (copied); returns the ciphertext and tags of the chunks it completed. */
+  write(chunk: Uint8Array): Buffer[] {
+    const out: Buffer[] = [];
+    for (let at = 0; at < chunk.length;) {
+      if (this.fill === CHUNK) out.push(...this.seal(false));
+      const n = Math.min(CHUNK - this.fill, chunk.length - at);
+      this.plain.set(chunk.subarray(at, at + n), this.fill);
+      this.fill += n;
+      at += n;
+    }
+    return out;
+  }
+
+  /** Seals what is left as the last chunk. */
+  end(): Buffer[] {
+    return this.seal(true);
+  }
+
+  private seal(last: boolean): Buffer[] {
+    const nonce = Buffer.alloc(12);
+    nonce.writeBigUInt64BE(this.counter & 0xffffffffffffffffn, 3);
+    nonce.writeUInt8((Number(this.counter >> 64n) & 0xff) as number, 2);
+    nonce[11] = last ? 1 : 0;
+    this.counter++;
+    const cipher = createCipheriv('chacha20-poly1305', this.key, nonce, { authTagLength: 16 });
+    const sealed = cipher.update(this.plain.subarray(0, this.fill));
+    cipher.final();
+    this.fill = 0;
+    return [sealed, cipher.getAuthTag()];
+  }
+}
+
+/**
+ * The payload as a stream. The header is made asynchronously while the stream already reads its source; it goes
+ * out before the first chunk.
  */
 class AgePayloadStream extends Transform {
-  /** The source's chunks not sealed yet, as they came (never concatenated: the cipher takes them one by one). */
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private counter = 0n;
-  private key: Buffer | undefined;
+  private sealer: PayloadSealer | undefined;
 
   constructor(private readonly header: Promise<AgeHeader>) {
     super();
@@ -81,100 +121,55 @@ class AgePayloadStream extends Transform {
   }
 
   /** Calls `then` once the header went out, or fails the stream with the header's error. */
-  private withKey(cb: TransformCallback, then: (key: Buffer) => void): void {
-    if (this.key) return then(this.key);
+  private withSealer(cb: TransformCallback, then: (sealer: PayloadSealer) => void): void {
+    if (this.sealer) return then(this.sealer);
     this.header.then(
       ({ headerAndNonce, key }) => {
-        this.key = key;
+        this.sealer = new PayloadSealer(key);
         this.push(headerAndNonce);
-        then(key);
+        then(this.sealer);
       },
       (e: Error) => cb(e),
     );
   }
 
-  /** Seals the next `n` pending bytes as one chunk and pushes its ciphertext, piece by piece, then its tag. */
-  private sealChunk(key: Buffer, n: number, last: boolean): void {
-    const cipher = chunkCipher(key, this.counter++, last);
-    for (let left = n; left > 0;) {
-      const piece = this.pending[0]!;
-      const take = Math.min(left, piece.length);
-      this.push(cipher.update(take === piece.length ? piece : piece.subarray(0, take)));
-      if (take === piece.length) this.pending.shift();
-      else this.pending[0] = piece.subarray(take);
-      left -= take;
-    }
-    this.pendingBytes -= n;
-    cipher.final();
-    this.push(cipher.getAuthTag());
-  }
-
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    this.withKey(cb, (key) => {
-      // Strictly more than a chunk: a full chunk stays pending until we know whether it is the last one.
-      while (this.pendingBytes > CHUNK) this.sealChunk(key, CHUNK, false);
+    this.withSealer(cb, (sealer) => {
+      for (const b of sealer.write(chunk)) this.push(b);
       cb();
     });
   }
 
   override _flush(cb: TransformCallback): void {
-    this.withKey(cb, (key) => {
-      this.sealChunk(key, this.pendingBytes, true);
+    this.withSealer(cb, (sealer) => {
+      for (const b of sealer.end()) this.push(b);
       cb();
     });
   }
 }
 
-/** The cipher of payload chunk number `counter`: its nonce is the 11-byte big-endian counter and the last flag. */
-function chunkCipher(key: Buffer, counter: bigint, last: boolean) {
-  const nonce = Buffer.alloc(12);
-  nonce.writeBigUInt64BE(counter & 0xffffffffffffffffn, 3);
-  nonce.writeUInt8((Number(counter >> 64n) & 0xff) as number, 2);
-  nonce[11] = last ? 1 : 0;
-  return createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
-}
-
 /**
- * encryptStream for a chunk iterator whose chunks may be views of reused memory (src/lib/reused-read.ts): each is
- * copied into one 64 KiB plaintext buffer before the next is asked for, and a chunk is sealed once full (and held
- * back until the next byte arrives, so that the final chunk is the one marked last). Yields the header, then each
- * chunk's ciphertext and tag, each a buffer of its own.
+ * The payload for a chunk iterator whose chunks may be views of reused memory (src/lib/reused-read.ts): the
+ * header, then each sealed chunk's ciphertext and tag, each a buffer of its own.
  */
 export async function* encryptChunks(source: AsyncIterable<Buffer>, recipients: string[]): AsyncGenerator<Buffer> {
   const header = makeHeader(recipients);
   header.catch(() => undefined); // awaited before the first byte goes out
-  const plain = Buffer.allocUnsafeSlow(CHUNK);
-  let fill = 0;
-  let counter = 0n;
-  let key: Buffer | undefined;
-  const seal = (k: Buffer, last: boolean): Buffer[] => {
-    const cipher = chunkCipher(k, counter++, last);
-    const sealed = cipher.update(plain.subarray(0, fill));
-    cipher.final();
-    fill = 0;
-    return [sealed, cipher.getAuthTag()];
-  };
+  let sealer: PayloadSealer | undefined;
   for await (const chunk of source) {
-    if (!key) {
-      const h = await header;
-      key = h.key;
-      yield h.headerAndNonce;
+    if (!sealer) {
+      const { headerAndNonce, key } = await header;
+      yield headerAndNonce;
+      sealer = new PayloadSealer(key);
     }
-    for (let at = 0; at < chunk.length;) {
-      if (fill === CHUNK) yield* seal(key, false);
-      const n = chunk.copy(plain, fill, at);
-      fill += n;
-      at += n;
-    }
+    yield* sealer.write(chunk);
   }
-  if (!key) {
-    const h = await header;
-    key = h.key;
-    yield h.headerAndNonce;
+  if (!sealer) {
+    const { headerAndNonce, key } = await header;
+    yield headerAndNonce;
+    sealer = new PayloadSealer(key);
   }
-  yield* seal(key, true);
+  yield* sealer.end();
 }
 
 /**
